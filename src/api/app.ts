@@ -1,0 +1,76 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { swaggerUI } from "@hono/swagger-ui";
+import { bodyLimit } from "hono/body-limit";
+import { configFailure, loadConfig } from "../config/load.js";
+import { BatonError } from "../errors.js";
+import { BODY_MAX_BYTES } from "../limits.js";
+import { loadKeyring } from "../tokens/keyring-source.js";
+import type { AppEnv } from "./context.js";
+import { json } from "./respond.js";
+import { registerDiscovery } from "./routes/discovery.js";
+import { registerRedeem } from "./routes/redeem.js";
+import { registerSequences } from "./routes/sequences.js";
+import { registerWorkflows } from "./routes/workflows.js";
+
+/** Builds the Baton HTTP API: every route declared once with its zod schemas. */
+export function createApp(): OpenAPIHono<AppEnv> {
+  const app = new OpenAPIHono<AppEnv>({
+    // zod failures render in the one envelope, as INVALID_REQUEST with the issues.
+    defaultHook: (result) => {
+      if (!result.success) {
+        throw new BatonError("INVALID_REQUEST", "request does not match the schema", { details: result.error.issues });
+      }
+    },
+  });
+
+  // Refused before any JSON or crypto work, with or without Content-Length.
+  app.use(
+    bodyLimit({
+      maxSize: BODY_MAX_BYTES,
+      onError: () => {
+        throw new BatonError("PAYLOAD_TOO_LARGE", `body is larger than ${BODY_MAX_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.use(async function loadDeployment(c, next) {
+    try {
+      const [config, keyring] = await Promise.all([loadConfig(c.env), loadKeyring(c.env)]);
+      c.set("config", config);
+      c.set("keyring", keyring);
+    } catch (error) {
+      throw configFailure(error, c.env);
+    }
+    await next();
+  });
+
+  registerDiscovery(app);
+  registerWorkflows(app);
+  registerSequences(app);
+  registerRedeem(app);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "API key of a configured client (role orchestrator, agent, attester, tool:<id> or auditor)",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Baton",
+      version: "1",
+      description: "Staged capability issuer: one stage of authority at a time, the next only after verified evidence.",
+    },
+  });
+  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  app.get("/", (c) => c.redirect("/docs"));
+
+  app.notFound(() => json(new BatonError("INVALID_REQUEST", "no such endpoint").toBody(), 404));
+  app.onError((error) => {
+    if (error instanceof BatonError) return json(error.toBody(), error.status);
+    // Anything unknown is ours: logged, and a 500 that leaks nothing.
+    console.error("unhandled error", error);
+    return json(new BatonError("INTERNAL", "internal error").toBody(), 500);
+  });
+  return app;
+}

@@ -1,0 +1,213 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { BatonError } from "../../errors.js";
+import { RECEIPTS_PAGE_SIZE } from "../../limits.js";
+import type { LedgerAnswer } from "../../ledger/protocol.js";
+import { canonicalJson } from "../../tokens/digest.js";
+import { checkAttestation } from "../../tokens/attestation.js";
+import { digestJson } from "../../tokens/digest.js";
+import { requireCaller } from "../auth.js";
+import type { AppEnv } from "../context.js";
+import { authedRoute } from "../openapi.js";
+import { answer } from "../respond.js";
+import {
+  DecisionSchema,
+  EvidenceBody,
+  IdempotencyHeader,
+  ReceiptsQuery,
+  RevokeBody,
+  SequenceIdParam,
+  SequenceSchema,
+  StartSequenceBody,
+} from "../schemas.js";
+
+const decisionResponse = (description: string) => ({
+  description,
+  content: { "application/json": { schema: DecisionSchema } },
+});
+
+const startRoute = authedRoute({
+  method: "post",
+  path: "/v1/sequences",
+  summary: "Start a sequence of a workflow (orchestrator); returns the first stage's capability",
+  middleware: [requireCaller("orchestrator")] as const,
+  request: {
+    headers: IdempotencyHeader,
+    body: { required: true, content: { "application/json": { schema: StartSequenceBody } } },
+  },
+  responses: { 201: decisionResponse("sequence started"), 422: { description: "IDEMPOTENCY_CONFLICT" } },
+});
+
+const getRoute = authedRoute({
+  method: "get",
+  path: "/v1/sequences/{id}",
+  summary: "A sequence's state: current stage, status, what the next gate waits for, head receipt",
+  middleware: [requireCaller()] as const,
+  request: { params: SequenceIdParam },
+  responses: { 200: { description: "sequence", content: { "application/json": { schema: SequenceSchema } } } },
+});
+
+const evidenceRoute = authedRoute({
+  method: "post",
+  path: "/v1/sequences/{id}/evidence",
+  summary: "Submit an attestation; when it satisfies the next gate, the answer carries the next capability",
+  middleware: [requireCaller()] as const,
+  request: {
+    params: SequenceIdParam,
+    headers: IdempotencyHeader,
+    body: { required: true, content: { "application/json": { schema: EvidenceBody } } },
+  },
+  responses: { 200: decisionResponse("evidence accepted"), 422: { description: "IDEMPOTENCY_CONFLICT" } },
+});
+
+const capabilityRoute = authedRoute({
+  method: "post",
+  path: "/v1/sequences/{id}/capability",
+  summary: "The current stage's capability (agent); re-issued when expired, within the stage's limit",
+  middleware: [requireCaller("agent")] as const,
+  request: { params: SequenceIdParam, headers: IdempotencyHeader },
+  responses: { 200: decisionResponse("current capability"), 422: { description: "IDEMPOTENCY_CONFLICT" } },
+});
+
+const revokeRoute = authedRoute({
+  method: "post",
+  path: "/v1/sequences/{id}/revoke",
+  summary: "Seal the sequence now (orchestrator that started it). Permanent",
+  middleware: [requireCaller("orchestrator")] as const,
+  request: {
+    params: SequenceIdParam,
+    body: { required: false, content: { "application/json": { schema: RevokeBody } } },
+  },
+  responses: { 200: decisionResponse("sealed") },
+});
+
+const receiptsRoute = authedRoute({
+  method: "get",
+  path: "/v1/sequences/{id}/receipts",
+  summary: "The signed receipt chain as JSON Lines, oldest first (auditor or owning orchestrator)",
+  middleware: [requireCaller("auditor", "orchestrator")] as const,
+  request: { params: SequenceIdParam, query: ReceiptsQuery },
+  responses: { 200: { description: "one compact JWS per line", content: { "application/jsonl": { schema: z.string() } } } },
+});
+
+export function registerSequences(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(startRoute, async (c) => {
+    const body = c.req.valid("json");
+    const caller = c.get("caller");
+    const workflow = c.get("config").workflows.get(body.workflow);
+    if (!workflow) throw new BatonError("UNKNOWN_WORKFLOW", `no workflow ${body.workflow}`);
+    const allowed = c.get("config").clients.find((client) => client.id === caller.id)?.workflows ?? [];
+    if (!allowed.includes("*") && !allowed.includes(workflow.id)) {
+      throw new BatonError("FORBIDDEN", `orchestrator ${caller.id} may not start ${workflow.id}`);
+    }
+    const params = workflow.params.safeParse(body.params);
+    if (!params.success) {
+      throw new BatonError("INVALID_REQUEST", "params do not match the workflow's parameter schema", {
+        details: params.error.issues,
+      });
+    }
+    const key = c.req.valid("header")["idempotency-key"];
+    const namespace = c.env.SEQUENCES;
+    // An idempotent start names its object after the caller and key, so a retry
+    // reaches the same sequence; otherwise the id is random. Either way Baton mints it.
+    const id = key ? namespace.idFromName(`start\u0000${caller.id}\u0000${key}`) : namespace.newUniqueId();
+    return answer(
+      await namespace.get(id).start({
+        caller,
+        workflow: { id: workflow.id, hash: workflow.hash, definition: canonicalJson(workflow.definition) },
+        params: params.data as Record<string, unknown>,
+        subject: body.subject,
+        actor: body.actor,
+        idempotency: key ? { key, requestDigest: await digestJson({ op: "start", body }) } : undefined,
+      }),
+    );
+  });
+
+  app.openapi(getRoute, async (c) => {
+    const ledger = sequenceStub(c, c.req.valid("param").id);
+    return answer(await ledger.describe({ caller: c.get("caller") }));
+  });
+
+  app.openapi(evidenceRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const key = c.req.valid("header")["idempotency-key"];
+    const ledger = sequenceStub(c, id);
+    const attestation = await checkAttestation(body.attestation, c.get("config").attesterKeys);
+    return answer(
+      await ledger.evidence({
+        caller: c.get("caller"),
+        attestation,
+        idempotency: key ? { key, requestDigest: await digestJson({ op: "evidence", id, body }) } : undefined,
+      }),
+    );
+  });
+
+  app.openapi(capabilityRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const key = c.req.valid("header")["idempotency-key"];
+    const ledger = sequenceStub(c, id);
+    return answer(
+      await ledger.capability({
+        caller: c.get("caller"),
+        idempotency: key ? { key, requestDigest: await digestJson({ op: "capability", id }) } : undefined,
+      }),
+    );
+  });
+
+  app.openapi(revokeRoute, async (c) => {
+    const ledger = sequenceStub(c, c.req.valid("param").id);
+    const reason = (await optionalJson(c, RevokeBody)).reason;
+    return answer(await ledger.revoke({ caller: c.get("caller"), reason }));
+  });
+
+  app.openapi(receiptsRoute, async (c) => {
+    const ledger = sequenceStub(c, c.req.valid("param").id);
+    const caller = c.get("caller");
+    const first = await ledger.receipts({ caller, after: c.req.valid("query").after, limit: RECEIPTS_PAGE_SIZE });
+    if (first.status !== 200) return answer(first);
+    // Page through the ledger while streaming, so no chain is ever held whole in memory.
+    const encoder = new TextEncoder();
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        let page: LedgerAnswer = first;
+        for (;;) {
+          const { receipts, last } = JSON.parse(page.body) as { receipts: string[]; last: number | null };
+          if (receipts.length > 0) controller.enqueue(encoder.encode(`${receipts.join("\n")}\n`));
+          if (last === null || receipts.length < RECEIPTS_PAGE_SIZE) break;
+          page = await ledger.receipts({ caller, after: last, limit: RECEIPTS_PAGE_SIZE });
+        }
+        controller.close();
+      },
+    });
+    return new Response(stream, { headers: { "content-type": "application/jsonl; charset=utf-8", "cache-control": "no-store" } });
+  });
+}
+
+function sequenceStub(c: Context<AppEnv>, id: string) {
+  const namespace = c.env.SEQUENCES;
+  let objectId: DurableObjectId;
+  try {
+    // Refuses ids this namespace did not mint, so guessing ids creates nothing.
+    objectId = namespace.idFromString(id);
+  } catch {
+    throw new BatonError("UNKNOWN_SEQUENCE", "no such sequence");
+  }
+  return namespace.get(objectId);
+}
+
+/** Revoke's body is optional: an empty body means the default reason. */
+async function optionalJson<T extends z.ZodType>(c: Context<AppEnv>, schema: T): Promise<z.output<T>> {
+  const text = await c.req.text();
+  let raw: unknown = {};
+  if (text.trim() !== "") {
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw new BatonError("INVALID_REQUEST", "body is not JSON");
+    }
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new BatonError("INVALID_REQUEST", "body does not match the schema", { details: parsed.error.issues });
+  return parsed.data;
+}

@@ -1,0 +1,91 @@
+import { z } from "@hono/zod-openapi";
+import { IDEMPOTENCY_KEY_MAX_CHARS, TOKEN_MAX_BYTES } from "../limits.js";
+
+/** The wire schemas of the HTTP API, declared once: they validate and they document. */
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "SEQUENCE_VIOLATION" }),
+      message: z.string(),
+      details: z.unknown().optional(),
+      receipt: z.string().nullable().openapi({ description: "the signed receipt of the denial, when a sequence decided it" }),
+    }),
+  })
+  .openapi("Error");
+
+const CompactJws = z
+  .string()
+  .min(1)
+  .max(TOKEN_MAX_BYTES)
+  .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "a compact JWS");
+
+const Name = z.string().min(1).max(256);
+
+export const SequenceIdParam = z.object({
+  id: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .openapi({ param: { name: "id", in: "path" }, description: "sequence id, minted by Baton" }),
+});
+
+export const IdempotencyHeader = z.object({
+  "idempotency-key": z
+    .string()
+    .min(1)
+    .max(IDEMPOTENCY_KEY_MAX_CHARS)
+    .regex(/^[\x21-\x7e]+$/, "printable ASCII")
+    .optional()
+    .openapi({ description: "a retried request with the same key and body gets the same answer" }),
+});
+
+export const StartSequenceBody = z
+  .object({
+    workflow: Name.openapi({ example: "deployment" }),
+    params: z.record(z.string(), z.unknown()).openapi({ example: { service: "checkout", version: "2.4.1" } }),
+    subject: Name.openapi({ description: "the user on whose behalf", example: "user:alice" }),
+    actor: Name.openapi({ description: "the agent that will act", example: "agent-7" }),
+  })
+  .strict()
+  .openapi("StartSequence");
+
+export const EvidenceBody = z.object({ attestation: CompactJws }).strict().openapi("Evidence");
+
+export const RedeemBody = z
+  .object({
+    token: CompactJws.openapi({ description: "the capability" }),
+    action: z.string().min(1).max(128).openapi({ example: "deploy.canary" }),
+    args: z.record(z.string(), z.unknown()).default({}).openapi({ example: { service: "checkout", version: "2.4.1", percent: 5 } }),
+  })
+  .strict()
+  .openapi("Redeem");
+
+export const RevokeBody = z
+  .object({ reason: z.string().max(500).default("revoked by orchestrator") })
+  .strict()
+  .openapi("Revoke");
+
+export const ReceiptsQuery = z.object({
+  after: z.coerce.number().int().min(-1).default(-1).openapi({ description: "export receipts with n greater than this" }),
+});
+
+export const DecisionSchema = z
+  .object({
+    decision: z.enum(["ALLOW", "DENY", "ESCALATE"]),
+    code: z.string().nullable(),
+    message: z.string(),
+    sequence: z.string(),
+    sealed: z.boolean(),
+    stage: z.string().optional(),
+    capability: z.string().optional().openapi({ description: "the capability for the (new) current stage" }),
+    expires_at: z.number().optional(),
+    details: z.unknown().optional(),
+    receipt: z.string().nullable(),
+  })
+  .openapi("Decision");
+
+export const SequenceSchema = z.record(z.string(), z.unknown()).openapi("Sequence");
+export const WorkflowSummarySchema = z
+  .object({ id: z.string(), hash: z.string(), description: z.string().optional(), stages: z.array(z.string()) })
+  .openapi("WorkflowSummary");
+export const JwksSchema = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).openapi("JWKS");

@@ -1,0 +1,13 @@
+import devConfig from "../../examples/dev-config.json";
+import codeReview from "../../examples/workflows/code-review.json";
+import dataMigration from "../../examples/workflows/data-migration.json";
+import deployment from "../../examples/workflows/deployment.json";
+
+/**
+ * DEVELOPMENT ONLY: the example workflows, attesters and clients bundled with the
+ * Worker. Their credentials are public; `loadConfig` refuses them outside development.
+ */
+export const BUNDLED_EXAMPLE_CONFIG = {
+  ...devConfig,
+  workflows: [deployment, dataMigration, codeReview],
+};

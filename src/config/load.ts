@@ -1,0 +1,139 @@
+import { importJWK } from "jose";
+import { BatonError } from "../errors.js";
+import { CONFIG_MAX_BYTES } from "../limits.js";
+import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow, formatPath } from "../policy/compile.js";
+import { BUNDLED_EXAMPLE_CONFIG } from "./bundled.js";
+import { type Client, ConfigSchema, type PublicJwk } from "./schema.js";
+
+export interface AttesterKey {
+  attester: string;
+  jwk: PublicJwk;
+  key: CryptoKey;
+}
+
+/** The validated, compiled configuration a Worker isolate runs with. */
+export interface BatonConfig {
+  issuer: string;
+  /** Workflows by id (the version a new sequence starts under). */
+  workflows: ReadonlyMap<string, CompiledWorkflow>;
+  /** Attester verification keys by kid: the key, not a claim, says who signed. */
+  attesterKeys: ReadonlyMap<string, AttesterKey>;
+  clients: readonly Client[];
+  source: "binding" | "bundled-examples";
+}
+
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+/** Invalid configuration: every issue carries the exact path, e.g. `workflows[0].stages[2].gate`. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly issues: ConfigIssue[]) {
+    super(`invalid Baton configuration: ${issues.map((i) => `${i.path}: ${i.message}`).join("; ")}`);
+  }
+}
+
+/** Validates a configuration document and compiles its workflows and keys. */
+export async function parseConfig(input: unknown, source: BatonConfig["source"] = "binding"): Promise<BatonConfig> {
+  const parsed = ConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })));
+  }
+  const config = parsed.data;
+  const issues: ConfigIssue[] = [];
+
+  const workflows = new Map<string, CompiledWorkflow>();
+  for (const [index, raw] of config.workflows.entries()) {
+    try {
+      const compiled = await compileWorkflow(raw);
+      if (workflows.has(compiled.id)) {
+        issues.push({ path: `workflows[${index}].id`, message: `duplicate workflow id ${compiled.id}` });
+      }
+      workflows.set(compiled.id, compiled);
+    } catch (error) {
+      if (!(error instanceof WorkflowCompileError)) throw error;
+      for (const issue of error.issues) {
+        issues.push({ path: formatPath(["workflows", index, ...issue.path]), message: issue.message });
+      }
+    }
+  }
+
+  config.clients.forEach((client, index) => {
+    for (const [w, id] of (client.workflows ?? []).entries()) {
+      if (id !== "*" && !workflows.has(id)) {
+        issues.push({ path: `clients[${index}].workflows[${w}]`, message: `unknown workflow ${id}` });
+      }
+    }
+  });
+
+  const attesterKeys = new Map<string, AttesterKey>();
+  for (const [a, attester] of config.attesters.entries()) {
+    for (const [k, jwk] of attester.keys.entries()) {
+      try {
+        const key = (await importJWK(jwk, jwk.alg)) as CryptoKey;
+        attesterKeys.set(jwk.kid, { attester: attester.id, jwk, key });
+      } catch (error) {
+        issues.push({ path: `attesters[${a}].keys[${k}]`, message: `unusable key: ${(error as Error).message}` });
+      }
+    }
+  }
+
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { issuer: config.issuer, workflows, attesterKeys, clients: config.clients, source };
+}
+
+export interface ConfigBindings {
+  BATON_ENV?: string;
+  BATON_CONFIG?: string;
+}
+
+let cached: { raw: string | undefined; config: Promise<BatonConfig> } | null = null;
+
+/**
+ * The configuration of this deployment: the BATON_CONFIG binding (JSON) when set;
+ * otherwise, in development only, the bundled examples. Parsed once per isolate.
+ */
+export function loadConfig(env: ConfigBindings): Promise<BatonConfig> {
+  if (cached && cached.raw === env.BATON_CONFIG) return cached.config;
+  const config = readConfig(env);
+  cached = { raw: env.BATON_CONFIG, config };
+  // A failed load is not cached: the next request reports the same error afresh.
+  config.catch(() => {
+    if (cached?.config === config) cached = null;
+  });
+  return config;
+}
+
+async function readConfig(env: ConfigBindings): Promise<BatonConfig> {
+  const raw = env.BATON_CONFIG;
+  if (raw === undefined || raw === "") {
+    if (env.BATON_ENV !== "development") {
+      // The examples carry published development credentials: never serve them in production.
+      throw new ConfigError([{ path: "BATON_CONFIG", message: "required outside development" }]);
+    }
+    return parseConfig(BUNDLED_EXAMPLE_CONFIG, "bundled-examples");
+  }
+  if (raw.length > CONFIG_MAX_BYTES) {
+    throw new ConfigError([{ path: "BATON_CONFIG", message: `larger than ${CONFIG_MAX_BYTES} bytes` }]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (error) {
+    throw new ConfigError([{ path: "BATON_CONFIG", message: `not JSON: ${(error as Error).message}` }]);
+  }
+  return parseConfig(json, "binding");
+}
+
+/**
+ * Maps a configuration failure to a 500. The exact paths always go to the log;
+ * the response names them only in development, where the caller is the operator.
+ */
+export function configFailure(error: unknown, env: ConfigBindings): BatonError {
+  const issues = error instanceof ConfigError ? error.issues : [{ path: "", message: String(error) }];
+  console.error("Baton configuration is invalid", JSON.stringify(issues));
+  const details = env.BATON_ENV === "development" ? { config: issues } : undefined;
+  return new BatonError("INTERNAL", "Baton is misconfigured (see the Worker log)", { details, cause: error });
+}

@@ -1,0 +1,95 @@
+import { z } from "zod";
+import { Identifier } from "../policy/workflow-schema.js";
+
+/**
+ * A public verification key. Private members are refused: configuration is
+ * readable by whoever deploys, and an attester's private key must never be in it.
+ */
+export const PublicJwkSchema = z
+  .looseObject({
+    kty: z.enum(["OKP", "EC"]),
+    kid: z.string().min(1).max(128),
+    alg: z.enum(["EdDSA", "ES256"]),
+    crv: z.enum(["Ed25519", "P-256"]),
+    x: z.string().min(1),
+    y: z.string().optional(),
+  })
+  .refine((jwk) => !("d" in jwk), { message: "private key material (d) is not allowed here", path: ["d"] })
+  .refine((jwk) => (jwk.alg === "EdDSA") === (jwk.crv === "Ed25519"), {
+    message: "alg and crv disagree (EdDSA needs Ed25519, ES256 needs P-256)",
+    path: ["alg"],
+  });
+export type PublicJwk = z.infer<typeof PublicJwkSchema>;
+
+export const AttesterSchema = z.strictObject({
+  id: Identifier,
+  description: z.string().max(500).optional(),
+  keys: z.array(PublicJwkSchema).min(1).max(16),
+});
+
+const Role = z.union([
+  z.literal("orchestrator"),
+  z.literal("agent"),
+  z.literal("auditor"),
+  z.literal("attester"),
+  z.templateLiteral(["tool:", z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,63}$/)]),
+]);
+export type Role = z.infer<typeof Role>;
+
+/**
+ * An API client. Only the SHA-256 (hex) of its key is stored, so a leaked
+ * configuration does not leak credentials.
+ */
+export const ClientSchema = z.strictObject({
+  id: Identifier,
+  role: Role,
+  key_sha256: z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters"),
+  /** For orchestrators: the workflow ids it may start; "*" for all. */
+  workflows: z.array(z.union([Identifier, z.literal("*")])).optional(),
+});
+export type Client = z.infer<typeof ClientSchema>;
+
+/** The whole deployment configuration, as carried by the BATON_CONFIG binding. */
+export const ConfigSchema = z
+  .strictObject({
+    "//": z.string().optional().describe("a comment, ignored"),
+    issuer: z.string().min(1).max(256).describe("`iss` of every token Baton signs"),
+    workflows: z.array(z.unknown()).max(256),
+    attesters: z.array(AttesterSchema).max(256).default([]),
+    clients: z.array(ClientSchema).min(1).max(1024),
+  })
+  .superRefine((config, ctx) => {
+    unique(config.attesters.map((a) => a.id), ["attesters"], "attester id", ctx);
+    unique(config.clients.map((c) => c.id), ["clients"], "client id", ctx);
+    unique(config.clients.map((c) => c.key_sha256), ["clients"], "client key", ctx, "key_sha256");
+    const kids = new Set<string>();
+    config.attesters.forEach((attester, a) =>
+      attester.keys.forEach((key, k) => {
+        // A kid names one key across all attesters: the key decides who signed.
+        if (kids.has(key.kid)) {
+          ctx.addIssue({ code: "custom", path: ["attesters", a, "keys", k, "kid"], message: `duplicate key id ${key.kid}` });
+        }
+        kids.add(key.kid);
+      }),
+    );
+    config.clients.forEach((client, i) => {
+      if (client.workflows && client.role !== "orchestrator") {
+        ctx.addIssue({ code: "custom", path: ["clients", i, "workflows"], message: "only orchestrators name workflows" });
+      }
+    });
+  });
+export type ConfigInput = z.input<typeof ConfigSchema>;
+
+function unique(
+  values: string[],
+  path: (string | number)[],
+  what: string,
+  ctx: z.RefinementCtx,
+  field = "id",
+): void {
+  const seen = new Set<string>();
+  values.forEach((value, i) => {
+    if (seen.has(value)) ctx.addIssue({ code: "custom", path: [...path, i, field], message: `duplicate ${what}` });
+    seen.add(value);
+  });
+}

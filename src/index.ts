@@ -1,0 +1,10 @@
+import { createApp } from "./api/app.js";
+
+export { SequenceLedger } from "./ledger/sequence-ledger.js";
+export { DevKeyVault } from "./ledger/dev-key-vault.js";
+
+const app = createApp();
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

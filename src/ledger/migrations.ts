@@ -1,0 +1,45 @@
+/**
+ * Numbered, append-only schema migrations of a SequenceLedger. Never edit a
+ * shipped entry: objects created by it exist in production. Add the next one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the sequence record, its stage ledger, nonces, receipts and idempotency records.
+  `CREATE TABLE sequence (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     record TEXT NOT NULL,
+     workflow_definition TEXT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('active', 'sealed')),
+     seal_reason TEXT,
+     stage INTEGER NOT NULL,
+     capability TEXT
+   );
+   CREATE TABLE uses (
+     stage INTEGER NOT NULL,
+     grant_index INTEGER NOT NULL,
+     used INTEGER NOT NULL,
+     PRIMARY KEY (stage, grant_index)
+   );
+   CREATE TABLE evidence (
+     stage INTEGER NOT NULL,
+     position INTEGER NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (stage, position)
+   );
+   CREATE TABLE nonces (
+     kind TEXT NOT NULL,
+     jti TEXT NOT NULL,
+     spent_at INTEGER NOT NULL,
+     PRIMARY KEY (kind, jti)
+   );
+   CREATE TABLE receipts (
+     n INTEGER PRIMARY KEY,
+     hash TEXT NOT NULL UNIQUE,
+     jws TEXT NOT NULL
+   );
+   CREATE TABLE idempotency (
+     key TEXT PRIMARY KEY,
+     request_digest TEXT NOT NULL,
+     status INTEGER NOT NULL,
+     body TEXT NOT NULL
+   );`,
+];

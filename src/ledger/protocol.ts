@@ -1,0 +1,65 @@
+import { z } from "zod";
+import { AttestationClaimsSchema } from "../tokens/attestation.js";
+import { CapabilityClaimsSchema } from "../tokens/capability.js";
+
+/**
+ * The SequenceLedger's RPC arguments. The Worker is the only caller, but the
+ * object validates them anyway: a Durable Object is a boundary of its own.
+ */
+export const CallerSchema = z.object({ id: z.string().min(1), role: z.string().min(1) });
+export type Caller = z.infer<typeof CallerSchema>;
+
+const Idempotency = z.object({ key: z.string().min(1).max(300), requestDigest: z.string().min(1) }).optional();
+
+export const StartInputSchema = z.object({
+  caller: CallerSchema,
+  workflow: z.object({ id: z.string(), hash: z.string(), definition: z.string() }),
+  params: z.record(z.string(), z.unknown()),
+  subject: z.string().min(1),
+  actor: z.string().min(1),
+  idempotency: Idempotency,
+});
+
+export const RedeemInputSchema = z.object({
+  caller: CallerSchema,
+  tool: z.string().min(1),
+  action: z.string().min(1),
+  args: z.record(z.string(), z.unknown()),
+  token: CapabilityClaimsSchema,
+  tokenDigest: z.string().min(1),
+});
+
+export const EvidenceInputSchema = z.object({
+  caller: CallerSchema,
+  attestation: z.discriminatedUnion("ok", [
+    z.object({ ok: z.literal(true), kid: z.string(), digest: z.string(), claims: AttestationClaimsSchema }),
+    z.object({ ok: z.literal(false), digest: z.string(), message: z.string() }),
+  ]),
+  idempotency: Idempotency,
+});
+
+export const CapabilityInputSchema = z.object({ caller: CallerSchema, idempotency: Idempotency });
+export const RevokeInputSchema = z.object({ caller: CallerSchema, reason: z.string().max(500) });
+export const DescribeInputSchema = z.object({ caller: CallerSchema });
+export const ReceiptsInputSchema = z.object({
+  caller: CallerSchema,
+  after: z.int().min(-1),
+  limit: z.int().min(1).max(1000),
+});
+
+export type StartInput = z.input<typeof StartInputSchema>;
+export type RedeemInput = z.input<typeof RedeemInputSchema>;
+export type EvidenceInput = z.input<typeof EvidenceInputSchema>;
+export type CapabilityInput = z.input<typeof CapabilityInputSchema>;
+export type RevokeInput = z.input<typeof RevokeInputSchema>;
+export type DescribeInput = z.input<typeof DescribeInputSchema>;
+export type ReceiptsInput = z.input<typeof ReceiptsInputSchema>;
+
+/**
+ * What the ledger answers: the HTTP status and the JSON body (serialized once,
+ * here, so it crosses RPC as a string and the route returns it as is).
+ */
+export interface LedgerAnswer {
+  status: number;
+  body: string;
+}

@@ -1,0 +1,396 @@
+import { DurableObject } from "cloudflare:workers";
+import type { z } from "zod";
+import { type BatonConfig, loadConfig } from "../config/load.js";
+import { BatonError } from "../errors.js";
+import { type CompiledWorkflow, compileWorkflow } from "../policy/compile.js";
+import { decide } from "../policy/decide.js";
+import type { LedgerRequest, LedgerState, MintPlan, Outcome, SequenceRecord } from "../policy/types.js";
+import { signCapability } from "../tokens/capability.js";
+import { digestJson } from "../tokens/digest.js";
+import type { Keyring } from "../tokens/keys.js";
+import { loadKeyring } from "../tokens/keyring-source.js";
+import { type ReceiptClaims, receiptHash, signReceipt } from "../tokens/receipt.js";
+import { type SequenceOperation, mayAccess } from "./access.js";
+import { describeSequence } from "./describe.js";
+import {
+  type CapabilityInput,
+  CapabilityInputSchema,
+  type Caller,
+  type DescribeInput,
+  DescribeInputSchema,
+  type EvidenceInput,
+  EvidenceInputSchema,
+  type LedgerAnswer,
+  type ReceiptsInput,
+  ReceiptsInputSchema,
+  type RedeemInput,
+  RedeemInputSchema,
+  type RevokeInput,
+  RevokeInputSchema,
+  type StartInput,
+  StartInputSchema,
+} from "./protocol.js";
+import { LedgerStore, type StoredCapability, type StoredSequence } from "./store.js";
+
+type Idempotency = { key: string; requestDigest: string } | undefined;
+
+/**
+ * One sequence's single source of truth: record, stage ledger, nonces, seal and
+ * receipt chain. Each mutating call runs load → decide() → sign → commit with no
+ * other call interleaved (blockConcurrencyWhile), and commits in one transaction
+ * before it answers. Its public methods are the protocol, nothing else.
+ */
+export class SequenceLedger extends DurableObject<Env> {
+  readonly #store: LedgerStore;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#store = new LedgerStore(ctx.storage);
+    this.#store.migrate();
+  }
+
+  async start(raw: StartInput): Promise<LedgerAnswer> {
+    const input = parse(StartInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const { caller, workflow, params, subject, actor, idempotency } = input.value;
+    return this.#exclusive(async (config, keyring) => {
+      const existing = this.#store.load();
+      if (existing) {
+        // Only an idempotent retry can reach an existing sequence through start.
+        const replayed = idempotency && this.#replayed(caller, idempotency);
+        return replayed ?? error(new BatonError("IDEMPOTENCY_CONFLICT", "Idempotency-Key was used for another request"));
+      }
+      const compiled = await compiled_(workflow.definition);
+      if (compiled.hash !== workflow.hash) throw new Error("workflow definition does not match its hash");
+      const record: SequenceRecord = {
+        seq: this.ctx.id.toString(),
+        workflowId: workflow.id,
+        workflow: workflow.hash,
+        params,
+        subject,
+        actor,
+        orchestrator: caller.id,
+        createdAt: Date.now(),
+      };
+      const stored: StoredSequence = { record, workflowDefinition: workflow.definition, capability: null };
+      const state: LedgerState = {
+        record,
+        status: "active",
+        sealReason: null,
+        stage: 0,
+        uses: [],
+        evidence: [],
+        capability: null,
+        nonceUsed: () => false,
+      };
+      const request: LedgerRequest = {
+        kind: "start",
+        params,
+        subject,
+        actor,
+        orchestrator: caller.id,
+        fresh: { jti: crypto.randomUUID() },
+      };
+      return this.#decideAndCommit({ config, keyring, compiled, stored, state, request, caller, idempotency, create: true, now: record.createdAt });
+    });
+  }
+
+  async redeem(raw: RedeemInput): Promise<LedgerAnswer> {
+    const input = parse(RedeemInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const { caller, tool, action, args, token, tokenDigest } = input.value;
+    return this.#mutate(caller, null, undefined, { kind: "redeem", tool, action, args, token, tokenDigest });
+  }
+
+  async evidence(raw: EvidenceInput): Promise<LedgerAnswer> {
+    const input = parse(EvidenceInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const { caller, attestation, idempotency } = input.value;
+    return this.#mutate(caller, "evidence", idempotency, {
+      kind: "evidence",
+      attestation,
+      fresh: { jti: crypto.randomUUID() },
+    });
+  }
+
+  async capability(raw: CapabilityInput): Promise<LedgerAnswer> {
+    const input = parse(CapabilityInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const { caller, idempotency } = input.value;
+    return this.#mutate(caller, "capability", idempotency, { kind: "reissue", agent: caller.id, fresh: { jti: crypto.randomUUID() } });
+  }
+
+  async revoke(raw: RevokeInput): Promise<LedgerAnswer> {
+    const input = parse(RevokeInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const { caller, reason } = input.value;
+    return this.#mutate(caller, "revoke", undefined, { kind: "revoke", orchestrator: caller.id, reason });
+  }
+
+  async describe(raw: DescribeInput): Promise<LedgerAnswer> {
+    const input = parse(DescribeInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const stored = this.#store.load();
+    const refused = this.#refuse(stored, input.value.caller, "describe");
+    if (refused || !stored) return refused ?? unknownSequence();
+    const compiled = await compiled_(stored.workflowDefinition);
+    return reply(200, describeSequence(compiled, this.#store.state(stored), this.#store.head()));
+  }
+
+  async receipts(raw: ReceiptsInput): Promise<LedgerAnswer> {
+    const input = parse(ReceiptsInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const stored = this.#store.load();
+    const refused = this.#refuse(stored, input.value.caller, "receipts");
+    if (refused || !stored) return refused ?? unknownSequence();
+    const page = this.#store.receipts(input.value.after, input.value.limit);
+    return reply(200, { receipts: page.map((r) => r.jws), last: page.at(-1)?.n ?? null });
+  }
+
+  /** Runs `work` with no other call of this object interleaved, and never resets the object on a failure. */
+  async #exclusive(work: (config: BatonConfig, keyring: Keyring) => Promise<LedgerAnswer>): Promise<LedgerAnswer> {
+    // Loaded outside the exclusive section: they may call other objects, and are cached per isolate.
+    const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
+    let result = { failure: new Error("not run") } as { answer: LedgerAnswer } | { failure: unknown };
+    await this.ctx.blockConcurrencyWhile(async () => {
+      try {
+        result = { answer: await work(config, keyring) };
+      } catch (failure) {
+        result = { failure };
+      }
+    });
+    if ("failure" in result) throw result.failure;
+    return result.answer;
+  }
+
+  #mutate(
+    caller: Caller,
+    operation: SequenceOperation | null,
+    idempotency: Idempotency,
+    request: LedgerRequest,
+  ): Promise<LedgerAnswer> {
+    return this.#exclusive(async (config, keyring) => {
+      const stored = this.#store.load();
+      if (!stored) return unknownSequence();
+      if (operation) {
+        const refused = this.#refuse(stored, caller, operation);
+        if (refused) return refused;
+      }
+      if (idempotency) {
+        const replayed = this.#replayed(caller, idempotency);
+        if (replayed) return replayed;
+      }
+      const compiled = await compiled_(stored.workflowDefinition);
+      const state = this.#store.state(stored);
+      const now = Date.now();
+      // The live capability is handed out again as is: a read, not a decision.
+      if (request.kind === "reissue" && state.status === "active" && stored.capability) {
+        const skew = compiled.definition.clock_skew_seconds;
+        if (stored.capability.exp - skew > now / 1000) {
+          return reply(200, capabilityBody(stored, stored.capability, state));
+        }
+      }
+      return this.#decideAndCommit({ config, keyring, compiled, stored, state, request, caller, idempotency, create: false, now });
+    });
+  }
+
+  async #decideAndCommit(run: {
+    config: BatonConfig;
+    keyring: Keyring;
+    compiled: CompiledWorkflow;
+    stored: StoredSequence;
+    state: LedgerState;
+    request: LedgerRequest;
+    caller: Caller;
+    idempotency: Idempotency;
+    create: boolean;
+    now: number;
+  }): Promise<LedgerAnswer> {
+    const { config, keyring, compiled, stored, state, request, now } = run;
+    const outcome = decide(compiled, state, request, now);
+    const head = this.#store.head();
+    const stage = compiled.definition.stages[state.stage]?.id ?? "";
+    const claims: ReceiptClaims = {
+      iss: config.issuer,
+      seq: state.record.seq,
+      n: head ? head.n + 1 : 0,
+      prev: head?.hash ?? null,
+      at: now,
+      kind: request.kind,
+      stage,
+      decision: outcome.decision,
+      code: outcome.code,
+      message: outcome.message,
+      ...(outcome.details === undefined ? {} : { details: outcome.details }),
+      workflow: compiled.hash,
+      inputs: request,
+      effects: outcome.effects,
+      nonce: presentedNonce(request),
+      minted: outcome.mint && { jti: outcome.mint.jti, stage: outcome.mint.stageId, exp: outcome.mint.exp },
+    };
+    const receipt = await signReceipt(keyring, claims);
+    const hash = await receiptHash(receipt);
+
+    let capability: StoredCapability | null = null;
+    if (outcome.mint) {
+      const token = await mintCapability(keyring, config.issuer, compiled, state.record, outcome.mint, hash);
+      const reissue = request.kind === "reissue";
+      capability = {
+        jti: outcome.mint.jti,
+        exp: outcome.mint.exp,
+        reissues: reissue ? (state.capability?.reissues ?? 0) + 1 : 0,
+        token,
+      };
+    }
+
+    const answer = render(outcome, request, receipt, capability, stored, compiled);
+    this.#store.commit({
+      effects: outcome.effects,
+      receipt: { n: claims.n, hash, jws: receipt },
+      capability,
+      idempotency: run.idempotency
+        ? {
+            key: idempotencyKey(run.caller, run.idempotency.key),
+            requestDigest: run.idempotency.requestDigest,
+            status: answer.status,
+            body: answer.body,
+          }
+        : null,
+      ...(run.create ? { create: { record: state.record, workflowDefinition: stored.workflowDefinition } } : {}),
+      now,
+    });
+    return answer;
+  }
+
+  #refuse(stored: StoredSequence | null, caller: Caller, operation: SequenceOperation): LedgerAnswer | null {
+    if (!stored) return unknownSequence();
+    if (!mayAccess(caller, stored.record, operation)) {
+      return error(new BatonError("FORBIDDEN", `${caller.role} ${caller.id} may not ${operation} this sequence`));
+    }
+    return null;
+  }
+
+  #replayed(caller: Caller, idempotency: { key: string; requestDigest: string }): LedgerAnswer | null {
+    const found = this.#store.idempotent(idempotencyKey(caller, idempotency.key));
+    if (!found) return null;
+    if (found.requestDigest !== idempotency.requestDigest) {
+      return error(new BatonError("IDEMPOTENCY_CONFLICT", "Idempotency-Key was used with a different request"));
+    }
+    return { status: found.status, body: found.body };
+  }
+}
+
+const compiledCache = new Map<string, Promise<CompiledWorkflow>>();
+
+/** A sequence runs under the definition stored at its start; compiled once per isolate. */
+function compiled_(definition: string): Promise<CompiledWorkflow> {
+  let found = compiledCache.get(definition);
+  if (!found) {
+    found = compileWorkflow(JSON.parse(definition));
+    compiledCache.set(definition, found);
+  }
+  return found;
+}
+
+async function mintCapability(
+  keyring: Keyring,
+  issuer: string,
+  workflow: CompiledWorkflow,
+  record: SequenceRecord,
+  mint: MintPlan,
+  receipt: string,
+): Promise<string> {
+  const items = mint.evidence.map(({ iss, type, jti }) => ({ iss, type, jti }));
+  return signCapability(keyring, {
+    iss: issuer,
+    sub: record.subject,
+    act: { sub: record.actor },
+    aud: mint.aud,
+    iat: mint.iat,
+    nbf: mint.nbf,
+    exp: mint.exp,
+    jti: mint.jti,
+    seq: record.seq,
+    stage: mint.stageId,
+    workflow: workflow.hash,
+    receipt,
+    authorization_details: mint.authorization_details,
+    evidence: items.length === 0 ? null : { digest: await digestJson(mint.evidence), items },
+  });
+}
+
+function render(
+  outcome: Outcome,
+  request: LedgerRequest,
+  receipt: string,
+  capability: StoredCapability | null,
+  stored: StoredSequence,
+  compiled: CompiledWorkflow,
+): LedgerAnswer {
+  if (outcome.decision === "DENY" && outcome.code) {
+    return error(new BatonError(outcome.code, outcome.message, { details: outcome.details, receipt }));
+  }
+  const sealed = outcome.effects.some((e) => e.type === "seal");
+  const advancedTo = outcome.effects.find((e) => e.type === "advance");
+  const stageIndex = advancedTo?.type === "advance" ? advancedTo.stage : null;
+  const body: Record<string, unknown> = {
+    decision: outcome.decision,
+    code: outcome.code,
+    message: outcome.message,
+    sequence: stored.record.seq,
+    sealed,
+    receipt,
+  };
+  if (outcome.details !== undefined) body.details = outcome.details;
+  if (stageIndex !== null) body.stage = compiled.definition.stages[stageIndex]?.id;
+  if (capability) {
+    body.capability = capability.token;
+    body.expires_at = capability.exp;
+    body.stage ??= outcome.mint?.stageId;
+  }
+  return reply(request.kind === "start" ? 201 : 200, body);
+}
+
+function capabilityBody(stored: StoredSequence, capability: StoredCapability, state: LedgerState): Record<string, unknown> {
+  return {
+    decision: "ALLOW",
+    code: null,
+    message: "current capability",
+    sequence: stored.record.seq,
+    sealed: state.status === "sealed",
+    capability: capability.token,
+    expires_at: capability.exp,
+    receipt: null,
+  };
+}
+
+function presentedNonce(request: LedgerRequest): string | null {
+  if (request.kind === "redeem") return request.token.jti;
+  if (request.kind === "evidence" && request.attestation.ok) return request.attestation.claims.jti;
+  return null;
+}
+
+function idempotencyKey(caller: Caller, key: string): string {
+  return `${caller.id}\u0000${key}`;
+}
+
+function reply(status: number, body: unknown): LedgerAnswer {
+  return { status, body: JSON.stringify(body) };
+}
+
+function error(e: BatonError): LedgerAnswer {
+  return reply(e.status, e.toBody());
+}
+
+function unknownSequence(): LedgerAnswer {
+  return error(new BatonError("UNKNOWN_SEQUENCE", "no such sequence"));
+}
+
+function parse<T extends z.ZodType>(
+  schema: T,
+  raw: unknown,
+): { ok: true; value: z.output<T> } | { ok: false; answer: LedgerAnswer } {
+  const result = schema.safeParse(raw);
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, answer: error(new BatonError("INVALID_REQUEST", "ledger call is malformed", { details: result.error.issues })) };
+}

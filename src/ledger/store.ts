@@ -1,0 +1,199 @@
+import type { AcceptedEvidence, CurrentCapability, Effect, LedgerState, NonceKind, SequenceRecord } from "../policy/types.js";
+import { MIGRATIONS } from "./migrations.js";
+
+/** The current capability as stored: its ledger view plus the token, for re-delivery. */
+export interface StoredCapability extends CurrentCapability {
+  token: string;
+}
+
+export interface StoredSequence {
+  record: SequenceRecord;
+  workflowDefinition: string;
+  capability: StoredCapability | null;
+}
+
+export interface Head {
+  n: number;
+  hash: string;
+}
+
+export interface CommitInput {
+  effects: readonly Effect[];
+  receipt: { n: number; hash: string; jws: string };
+  capability: StoredCapability | null;
+  idempotency: { key: string; requestDigest: string; status: number; body: string } | null;
+  /** Only for the first decision of a sequence. */
+  create?: { record: SequenceRecord; workflowDefinition: string };
+  now: number;
+}
+
+/** Thrown when storage contradicts a decision: the transaction rolls back, nothing is answered. */
+export class LedgerInvariantError extends Error {
+  override readonly name = "LedgerInvariantError";
+}
+
+/** Every SQL statement of a SequenceLedger, and nothing else. */
+export class LedgerStore {
+  readonly #storage: DurableObjectStorage;
+  readonly #sql: SqlStorage;
+
+  constructor(storage: DurableObjectStorage) {
+    this.#storage = storage;
+    this.#sql = storage.sql;
+  }
+
+  migrate(): void {
+    this.#storage.transactionSync(() => {
+      this.#sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
+      const row = this.#sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM schema_migrations").one();
+      for (let version = (row.v ?? 0) + 1; version <= MIGRATIONS.length; version++) {
+        this.#sql.exec(MIGRATIONS[version - 1] as string);
+        this.#sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
+      }
+    });
+  }
+
+  load(): StoredSequence | null {
+    const row = this.#sql
+      .exec<{ record: string; workflow_definition: string; capability: string | null }>(
+        "SELECT record, workflow_definition, capability FROM sequence WHERE id = 1",
+      )
+      .toArray()[0];
+    if (!row) return null;
+    return {
+      record: JSON.parse(row.record),
+      workflowDefinition: row.workflow_definition,
+      capability: row.capability === null ? null : JSON.parse(row.capability),
+    };
+  }
+
+  /** The snapshot `decide()` reads; `nonceUsed` queries the UNIQUE index directly. */
+  state(stored: StoredSequence): LedgerState {
+    const row = this.#sql
+      .exec<{ status: "active" | "sealed"; seal_reason: "completed" | "revoked" | null; stage: number }>(
+        "SELECT status, seal_reason, stage FROM sequence WHERE id = 1",
+      )
+      .one();
+    const uses: number[] = [];
+    for (const use of this.#sql.exec<{ grant_index: number; used: number }>(
+      "SELECT grant_index, used FROM uses WHERE stage = ?",
+      row.stage,
+    )) {
+      uses[use.grant_index] = use.used;
+    }
+    for (let i = 0; i < uses.length; i++) uses[i] ??= 0;
+    const evidence = this.#sql
+      .exec<{ body: string }>("SELECT body FROM evidence WHERE stage = ? ORDER BY position", row.stage)
+      .toArray()
+      .map((e) => JSON.parse(e.body) as AcceptedEvidence);
+    const capability = stored.capability && {
+      jti: stored.capability.jti,
+      exp: stored.capability.exp,
+      reissues: stored.capability.reissues,
+    };
+    const sql = this.#sql;
+    return {
+      record: stored.record,
+      status: row.status,
+      sealReason: row.seal_reason,
+      stage: row.stage,
+      uses,
+      evidence,
+      capability,
+      nonceUsed: (kind: NonceKind, jti: string) =>
+        sql.exec("SELECT 1 FROM nonces WHERE kind = ? AND jti = ?", kind, jti).toArray().length > 0,
+    };
+  }
+
+  head(): Head | null {
+    return this.#sql.exec<{ n: number; hash: string }>("SELECT n, hash FROM receipts ORDER BY n DESC LIMIT 1").toArray()[0] ?? null;
+  }
+
+  idempotent(key: string): { requestDigest: string; status: number; body: string } | null {
+    const row = this.#sql
+      .exec<{ request_digest: string; status: number; body: string }>(
+        "SELECT request_digest, status, body FROM idempotency WHERE key = ?",
+        key,
+      )
+      .toArray()[0];
+    return row ? { requestDigest: row.request_digest, status: row.status, body: row.body } : null;
+  }
+
+  receipts(after: number, limit: number): { n: number; jws: string }[] {
+    return this.#sql
+      .exec<{ n: number; jws: string }>("SELECT n, jws FROM receipts WHERE n > ? ORDER BY n LIMIT ?", after, limit)
+      .toArray();
+  }
+
+  /**
+   * Persists one decision atomically: its effects, its receipt, the capability it
+   * minted and the idempotency record. Nonces are spent with INSERT … ON CONFLICT
+   * DO NOTHING RETURNING against their primary key, so a second spend can never
+   * pass silently even if a decision were made on a stale snapshot.
+   */
+  commit(input: CommitInput): void {
+    this.#storage.transactionSync(() => {
+      const sql = this.#sql;
+      if (input.create) {
+        sql.exec(
+          "INSERT INTO sequence (id, record, workflow_definition, status, stage) VALUES (1, ?, ?, 'active', 0)",
+          JSON.stringify(input.create.record),
+          input.create.workflowDefinition,
+        );
+      }
+      const { stage } = sql.exec<{ stage: number }>("SELECT stage FROM sequence WHERE id = 1").one();
+      let current = stage;
+      for (const effect of input.effects) {
+        switch (effect.type) {
+          case "use":
+            sql.exec(
+              "INSERT INTO uses (stage, grant_index, used) VALUES (?, ?, 1) ON CONFLICT (stage, grant_index) DO UPDATE SET used = used + 1",
+              current,
+              effect.grant,
+            );
+            break;
+          case "spend": {
+            const inserted = sql
+              .exec(
+                "INSERT INTO nonces (kind, jti, spent_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING jti",
+                effect.kind,
+                effect.jti,
+                input.now,
+              )
+              .toArray();
+            if (inserted.length !== 1) throw new LedgerInvariantError(`${effect.kind} nonce ${effect.jti} already spent`);
+            break;
+          }
+          case "accept_evidence": {
+            const { count } = sql.exec<{ count: number }>("SELECT COUNT(*) AS count FROM evidence WHERE stage = ?", current).one();
+            sql.exec("INSERT INTO evidence (stage, position, body) VALUES (?, ?, ?)", current, count, JSON.stringify(effect.evidence));
+            break;
+          }
+          case "advance":
+            current = effect.stage;
+            sql.exec("UPDATE sequence SET stage = ? WHERE id = 1", current);
+            break;
+          case "capability":
+            // Written below from input.capability, which carries the signed token.
+            break;
+          case "seal":
+            sql.exec("UPDATE sequence SET status = 'sealed', seal_reason = ? WHERE id = 1", effect.reason);
+            break;
+        }
+      }
+      if (input.capability) sql.exec("UPDATE sequence SET capability = ? WHERE id = 1", JSON.stringify(input.capability));
+      const head = this.head();
+      if ((head ? head.n + 1 : 0) !== input.receipt.n) throw new LedgerInvariantError("receipt chain moved under a decision");
+      sql.exec("INSERT INTO receipts (n, hash, jws) VALUES (?, ?, ?)", input.receipt.n, input.receipt.hash, input.receipt.jws);
+      if (input.idempotency) {
+        sql.exec(
+          "INSERT INTO idempotency (key, request_digest, status, body) VALUES (?, ?, ?, ?)",
+          input.idempotency.key,
+          input.idempotency.requestDigest,
+          input.idempotency.status,
+          input.idempotency.body,
+        );
+      }
+    });
+  }
+}

@@ -1,0 +1,34 @@
+/** Every bound Baton enforces, in one place, with its unit in the name. */
+
+/** Request bodies are refused above this size before any JSON or crypto work. */
+export const BODY_MAX_BYTES = 64 * 1024;
+/** A compact JWS (capability, attestation) longer than this is refused unparsed. */
+export const TOKEN_MAX_BYTES = 8 * 1024;
+/** Size of the configuration binding; a deployment with more should split it. */
+export const CONFIG_MAX_BYTES = 1024 * 1024;
+
+/** Upper bound of any stage's capability lifetime. */
+export const CAPABILITY_MAX_TTL_SECONDS = 3600;
+export const CAPABILITY_DEFAULT_TTL_SECONDS = 300;
+/** How many times an expired capability of one stage may be re-issued by default. */
+export const CAPABILITY_DEFAULT_MAX_REISSUES = 3;
+export const CAPABILITY_MAX_REISSUES = 100;
+
+/** Default and upper bound of the accepted age of an attestation. */
+export const ATTESTATION_DEFAULT_MAX_AGE_SECONDS = 600;
+export const ATTESTATION_MAX_AGE_SECONDS = 86_400;
+
+/** Clock skew tolerated on exp/nbf/iat; configurable down to 0, never above this. */
+export const CLOCK_SKEW_MAX_SECONDS = 5;
+
+/** Bounds on workflow contracts, so one bad configuration cannot exhaust a Worker. */
+export const WORKFLOW_MAX_STAGES = 32;
+export const STAGE_MAX_GRANTS = 16;
+export const GATE_MAX_ATTESTATIONS = 16;
+export const CEL_EXPRESSION_MAX_CHARS = 2048;
+export const GRANT_MAX_USES = 10_000;
+
+/** Receipts per page when the export streams a chain. */
+export const RECEIPTS_PAGE_SIZE = 500;
+/** Idempotency keys: printable, bounded. */
+export const IDEMPOTENCY_KEY_MAX_CHARS = 200;

@@ -1,0 +1,114 @@
+import { z } from "zod";
+import {
+  ATTESTATION_DEFAULT_MAX_AGE_SECONDS,
+  ATTESTATION_MAX_AGE_SECONDS,
+  CAPABILITY_DEFAULT_MAX_REISSUES,
+  CAPABILITY_DEFAULT_TTL_SECONDS,
+  CAPABILITY_MAX_REISSUES,
+  CAPABILITY_MAX_TTL_SECONDS,
+  CEL_EXPRESSION_MAX_CHARS,
+  CLOCK_SKEW_MAX_SECONDS,
+  GATE_MAX_ATTESTATIONS,
+  GRANT_MAX_USES,
+  STAGE_MAX_GRANTS,
+  WORKFLOW_MAX_STAGES,
+} from "../limits.js";
+
+/** Identifiers that appear in tokens and URLs: short, printable, no surprises. */
+export const Identifier = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._:-]*$/, "lowercase letters, digits and . _ : - only");
+
+const CelSource = z.string().min(1).max(CEL_EXPRESSION_MAX_CHARS);
+
+/**
+ * A grant: what the holder of the stage's capability may ask of one tool.
+ * `where` is CEL over `args` (the action's arguments) and `params` (the sequence's).
+ */
+export const GrantSchema = z.strictObject({
+  audience: Identifier.describe("tool id the capability is addressed to (`aud`)"),
+  actions: z.array(z.string().min(1).max(128)).min(1).max(64),
+  where: CelSource.optional(),
+  uses: z.int().min(1).max(GRANT_MAX_USES).default(1),
+});
+
+/**
+ * One attestation a gate requires: issued by `issuer`, of `type`, and satisfying
+ * `where` (CEL over `attestation` — its claims — and `params`).
+ */
+export const AttestationRequirementSchema = z.strictObject({
+  issuer: Identifier,
+  type: z.string().min(1).max(128),
+  where: CelSource.optional(),
+  max_age_seconds: z.int().min(1).max(ATTESTATION_MAX_AGE_SECONDS).default(ATTESTATION_DEFAULT_MAX_AGE_SECONDS),
+});
+
+/** The evidence that must be accepted before a stage opens (or before the sequence completes). */
+export const GateSchema = z.strictObject({
+  attestations: z.array(AttestationRequirementSchema).min(1).max(GATE_MAX_ATTESTATIONS),
+});
+
+export const StageSchema = z.strictObject({
+  id: Identifier,
+  description: z.string().max(500).optional(),
+  gate: GateSchema.optional(),
+  grants: z.array(GrantSchema).min(1).max(STAGE_MAX_GRANTS),
+  ttl_seconds: z.int().min(1).max(CAPABILITY_MAX_TTL_SECONDS).default(CAPABILITY_DEFAULT_TTL_SECONDS),
+  max_reissues: z.int().min(0).max(CAPABILITY_MAX_REISSUES).default(CAPABILITY_DEFAULT_MAX_REISSUES),
+});
+
+/**
+ * How the last stage completes and the sequence seals:
+ * - `last_use`: when every grant of the last stage has used all its uses;
+ * - `attestations`: when the given gate is satisfied by evidence for the last stage.
+ */
+export const CompletionSchema = z.discriminatedUnion("on", [
+  z.strictObject({ on: z.literal("last_use") }),
+  z.strictObject({ on: z.literal("attestations"), gate: GateSchema }),
+]);
+
+/** A JSON Schema object for the sequence parameters (validated with zod's JSON Schema import). */
+const ParamsJsonSchema = z
+  .looseObject({ type: z.literal("object") })
+  .describe("JSON Schema (type object) of the sequence parameters");
+
+export const WorkflowSchema = z
+  .strictObject({
+    id: Identifier,
+    description: z.string().max(1000).optional(),
+    params: ParamsJsonSchema,
+    stages: z.array(StageSchema).min(1).max(WORKFLOW_MAX_STAGES),
+    complete: CompletionSchema.default({ on: "last_use" }),
+    clock_skew_seconds: z
+      .int()
+      .min(0)
+      .max(CLOCK_SKEW_MAX_SECONDS)
+      .default(CLOCK_SKEW_MAX_SECONDS)
+      .describe("tolerance on exp/nbf/iat; part of the version, so replay uses the same value"),
+  })
+  .superRefine((workflow, ctx) => {
+    const seen = new Set<string>();
+    workflow.stages.forEach((stage, index) => {
+      if (seen.has(stage.id)) {
+        ctx.addIssue({ code: "custom", path: ["stages", index, "id"], message: `duplicate stage id "${stage.id}"` });
+      }
+      seen.add(stage.id);
+      if (index === 0 && stage.gate) {
+        // The first stage opens at start, on the orchestrator's word alone.
+        ctx.addIssue({ code: "custom", path: ["stages", 0, "gate"], message: "the first stage cannot have a gate" });
+      }
+      if (index > 0 && !stage.gate) {
+        // A stage without a gate would open without evidence: the thing Baton exists to stop.
+        ctx.addIssue({ code: "custom", path: ["stages", index, "gate"], message: "every stage after the first needs a gate" });
+      }
+    });
+  });
+
+export type WorkflowInput = z.input<typeof WorkflowSchema>;
+export type Workflow = z.output<typeof WorkflowSchema>;
+export type Stage = Workflow["stages"][number];
+export type Grant = Stage["grants"][number];
+export type Gate = z.output<typeof GateSchema>;
+export type AttestationRequirement = Gate["attestations"][number];

@@ -1,0 +1,66 @@
+import { z } from "zod";
+import type { CapabilityClaims } from "../policy/types.js";
+import { sha256 } from "./digest.js";
+import { verifyJws } from "./jws.js";
+import type { Keyring } from "./keys.js";
+import { SIGNING_ALGORITHM, TYP } from "./kinds.js";
+
+const Seconds = z.int().nonnegative();
+const Id = z.string().min(1).max(256);
+
+/** The claims of a Baton capability (DESIGN.md, "Token formats"). */
+export const CapabilityClaimsSchema = z.object({
+  iss: Id,
+  sub: Id,
+  act: z.object({ sub: Id }),
+  aud: z.array(Id).min(1),
+  iat: Seconds,
+  nbf: Seconds,
+  exp: Seconds,
+  jti: Id,
+  seq: Id,
+  stage: Id,
+  workflow: Id,
+  receipt: Id,
+  authorization_details: z.array(
+    z.object({
+      type: z.literal("baton_tool"),
+      tool: Id,
+      actions: z.array(z.string()),
+      where: z.string().optional(),
+      uses: z.int().positive(),
+    }),
+  ),
+  evidence: z
+    .object({
+      digest: Id,
+      items: z.array(z.object({ iss: Id, type: z.string(), jti: Id })),
+    })
+    .nullable(),
+}) satisfies z.ZodType<CapabilityClaims>;
+
+export function signCapability(keyring: Keyring, claims: CapabilityClaims): Promise<string> {
+  return keyring.sign({ ...claims }, TYP.capability);
+}
+
+export type CapabilityCheck =
+  | { ok: true; claims: CapabilityClaims; digest: string }
+  | { ok: false; message: string };
+
+/**
+ * Checks what can be checked without the ledger: signature by a published Baton
+ * key, `typ`, `iss` and claim shapes. Time, audience, stage and nonce are
+ * `decide()`'s, so they are receipted.
+ */
+export async function verifyCapabilitySignature(token: unknown, keyring: Keyring, issuer: string): Promise<CapabilityCheck> {
+  const jws = await verifyJws(token, {
+    typ: TYP.capability,
+    algorithms: [SIGNING_ALGORITHM],
+    resolveKey: (kid) => keyring.publicKey(kid),
+  });
+  if (!jws.ok) return jws;
+  const parsed = CapabilityClaimsSchema.safeParse(jws.payload);
+  if (!parsed.success) return { ok: false, message: `claims are malformed: ${parsed.error.issues[0]?.message}` };
+  if (parsed.data.iss !== issuer) return { ok: false, message: "issuer is not this Baton" };
+  return { ok: true, claims: parsed.data, digest: await sha256(token as string) };
+}

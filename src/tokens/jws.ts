@@ -1,0 +1,81 @@
+import { type JWSHeaderParameters, compactVerify, decodeProtectedHeader } from "jose";
+import { TOKEN_MAX_BYTES } from "../limits.js";
+
+export interface ResolvedKey {
+  key: CryptoKey;
+  alg: string;
+}
+
+export interface VerifyJwsOptions {
+  typ: string;
+  algorithms: readonly string[];
+  /** Looks a key up by `kid`; a kid it does not know is a failure, never a fallback. */
+  resolveKey(kid: string): ResolvedKey | undefined;
+}
+
+export type JwsResult =
+  | { ok: true; kid: string; header: JWSHeaderParameters; payload: Record<string, unknown> }
+  | { ok: false; message: string };
+
+/**
+ * Header parameters that would let the token choose its own key or change how
+ * it is processed (RFC 7515 §4.1.2-4.1.6, §4.1.11; RFC 7797). Baton trusts only
+ * configured keys, so any of these is refused rather than silently ignored.
+ */
+const REFUSED_HEADERS = ["jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64"] as const;
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/**
+ * Verifies a compact JWS strictly: size, shape, `alg` allow-list, exact `typ`,
+ * a known `kid` whose key's algorithm matches the header, the signature, and a
+ * JSON object payload. Time claims are left to `decide()`, which has `now`.
+ */
+export async function verifyJws(token: unknown, options: VerifyJwsOptions): Promise<JwsResult> {
+  if (typeof token !== "string") return fail("token is not a string");
+  if (token.length > TOKEN_MAX_BYTES) return fail(`token is longer than ${TOKEN_MAX_BYTES} bytes`);
+  if (!COMPACT_JWS.test(token)) return fail("token is not a compact JWS");
+
+  let header: JWSHeaderParameters;
+  try {
+    header = decodeProtectedHeader(token) as JWSHeaderParameters;
+  } catch {
+    return fail("protected header is not valid base64url JSON");
+  }
+  if (typeof header.alg !== "string" || !options.algorithms.includes(header.alg)) {
+    return fail(`algorithm ${String(header.alg)} is not accepted`);
+  }
+  if (typeof header.typ !== "string" || header.typ.toLowerCase() !== options.typ) {
+    return fail(`typ must be ${options.typ}`);
+  }
+  for (const name of REFUSED_HEADERS) {
+    if (name in header) return fail(`header parameter ${name} is not accepted`);
+  }
+  if (typeof header.kid !== "string" || header.kid.length === 0) return fail("kid is missing");
+  const resolved = options.resolveKey(header.kid);
+  if (!resolved) return fail(`unknown key id ${header.kid}`);
+  // The key decides the algorithm, never the token (algorithm confusion, RFC 8725 §2.1).
+  if (resolved.alg !== header.alg) return fail(`key ${header.kid} is not an ${header.alg} key`);
+
+  let bytes: Uint8Array;
+  try {
+    ({ payload: bytes } = await compactVerify(token, resolved.key, { algorithms: [resolved.alg] }));
+  } catch {
+    return fail("signature verification failed");
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(strictUtf8.decode(bytes));
+  } catch {
+    return fail("payload is not UTF-8 JSON");
+  }
+  if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
+    return fail("payload is not a JSON object");
+  }
+  return { ok: true, kid: header.kid, header, payload: payload as Record<string, unknown> };
+}
+
+function fail(message: string): JwsResult {
+  return { ok: false, message };
+}

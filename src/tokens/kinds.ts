@@ -1,0 +1,16 @@
+/**
+ * One explicit `typ` per token kind (RFC 8725 §3.11), checked on every verify,
+ * so no kind can be presented as another.
+ */
+export const TYP = {
+  capability: "baton-capability+jwt",
+  attestation: "baton-attestation+jwt",
+  receipt: "baton-receipt+jwt",
+} as const;
+
+export type TokenKind = keyof typeof TYP;
+
+/** Never `none`, never HS*: everything Baton signs is verified by third parties. */
+export const SIGNING_ALGORITHM = "EdDSA";
+/** What Baton accepts from attesters. */
+export const EVIDENCE_ALGORITHMS = ["EdDSA", "ES256"] as const;
