@@ -1,7 +1,20 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { testConfig } from "./test/fixtures/test-config.mjs";
 
 export default defineConfig({
-  plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
-  test: { include: ["test/**/*.test.ts"] },
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      // The tests replace the bundled configuration the way a deployment does.
+      miniflare: { bindings: { BATON_CONFIG: JSON.stringify(testConfig) } },
+    }),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    // A flaky nonce test is a bug, not bad luck.
+    retry: 0,
+    // The first request of a file pays for module loading inside workerd.
+    testTimeout: 30_000,
+  },
 });

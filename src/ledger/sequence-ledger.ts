@@ -208,6 +208,11 @@ export class SequenceLedger extends DurableObject<Env> {
   }): Promise<LedgerAnswer> {
     const { config, keyring, compiled, stored, state, request, now } = run;
     const outcome = decide(compiled, state, request, now);
+    // A sealed chain is closed: its last receipt is the seal, so refusals after it
+    // are answered but not receipted (and no state can change).
+    if (state.status === "sealed" && outcome.code) {
+      return error(new BatonError(outcome.code, outcome.message, { details: outcome.details }));
+    }
     const head = this.#store.head();
     const stage = compiled.definition.stages[state.stage]?.id ?? "";
     const claims: ReceiptClaims = {

@@ -1,0 +1,144 @@
+import { exports } from "cloudflare:workers";
+import { SignJWT, decodeJwt, importJWK } from "jose";
+import backupCheckerKey from "../examples/keys/backup-checker.private.jwk.json";
+import ciKey from "../examples/keys/ci.private.jwk.json";
+import monitorKey from "../examples/keys/monitor.private.jwk.json";
+import type { ReceiptClaims } from "../src/tokens/receipt.js";
+
+/** API keys of the example clients (examples/dev-credentials.json) and the test-only ones. */
+export const KEY = {
+  orchestrator: "dev-orchestrator-key",
+  limitedOrchestrator: "test-orchestrator-limited-key",
+  agent: "dev-agent-key",
+  agent2: "test-agent-2-key",
+  deployer: "dev-tool-deployer-key",
+  db: "dev-tool-db-key",
+  ci: "dev-tool-ci-key",
+  reviewBot: "dev-tool-review-bot-key",
+  attester: "dev-attester-key",
+  auditor: "dev-auditor-key",
+} as const;
+
+export interface ApiResult<T = Record<string, unknown>> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** Calls the Worker under test (same isolate, real Durable Objects). */
+export async function api<T = Record<string, any>>(
+  method: string,
+  path: string,
+  options: { key?: string; body?: unknown; headers?: Record<string, string>; raw?: BodyInit } = {},
+): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key) headers.authorization = `Bearer ${options.key}`;
+  let body: BodyInit | undefined = options.raw;
+  if (options.body !== undefined) {
+    headers["content-type"] = "application/json";
+    body = JSON.stringify(options.body);
+  }
+  const response = await exports.default.fetch(`https://baton.test${path}`, { method, headers, body });
+  const text = new TextDecoder().decode(await response.arrayBuffer());
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON Lines and HTML stay text.
+  }
+  return { status: response.status, body: parsed as T, headers: response.headers };
+}
+
+export const PARAMS = {
+  deployment: { service: "checkout", version: "2.4.1" },
+  "data-migration": { table: "orders", backup: "orders-2026-11-22" },
+  "code-review": { repo: "acme/shop", pr: 42, commit: "0123456789abcdef0123456789abcdef01234567" },
+  "short-lived": { ticket: "T-1" },
+  "two-keys": { limit: 100 },
+} as const;
+
+export type WorkflowId = keyof typeof PARAMS;
+
+export interface Started {
+  seq: string;
+  capability: string;
+  receipt: string;
+}
+
+export async function start(workflow: WorkflowId, options: { key?: string; headers?: Record<string, string> } = {}): Promise<Started> {
+  const result = await api("POST", "/v1/sequences", {
+    key: options.key ?? KEY.orchestrator,
+    headers: options.headers,
+    body: { workflow, params: PARAMS[workflow], subject: "user:alice", actor: "agent-7" },
+  });
+  if (result.status !== 201) throw new Error(`start failed: ${result.status} ${JSON.stringify(result.body)}`);
+  return { seq: result.body.sequence, capability: result.body.capability, receipt: result.body.receipt };
+}
+
+export function redeem(key: string, token: string, action: string, args: Record<string, unknown> = {}) {
+  return api("POST", "/v1/redeem", { key, body: { token, action, args } });
+}
+
+export function submitEvidence(seq: string, attestation: string, key: string = KEY.agent, headers?: Record<string, string>) {
+  return api("POST", `/v1/sequences/${seq}/evidence`, { key, body: { attestation }, headers });
+}
+
+export function describe_(seq: string, key: string = KEY.auditor) {
+  return api("GET", `/v1/sequences/${seq}`, { key });
+}
+
+export async function receipts(seq: string, key: string = KEY.auditor): Promise<string[]> {
+  const result = await api<string>("GET", `/v1/sequences/${seq}/receipts`, { key });
+  if (result.status !== 200) throw new Error(`export failed: ${result.status}`);
+  return result.body.split("\n").filter((line) => line.length > 0);
+}
+
+export function claimsOf(receipt: string): ReceiptClaims {
+  return decodeJwt(receipt) as unknown as ReceiptClaims;
+}
+
+const ATTESTER_KEYS = { monitor: monitorKey, "backup-checker": backupCheckerKey, ci: ciKey } as const;
+export type AttesterId = keyof typeof ATTESTER_KEYS;
+
+export interface AttestationOptions {
+  attester?: AttesterId;
+  seq: string;
+  stage: string;
+  type: string;
+  facts?: Record<string, unknown>;
+  iat?: number;
+  jti?: string;
+  /** Overrides of the claims (e.g. another iss) and of the protected header. */
+  claims?: Record<string, unknown>;
+  header?: Record<string, unknown>;
+}
+
+/** Signs an attestation with an example attester's published development key. */
+export async function attest(options: AttestationOptions): Promise<string> {
+  const { "//": _comment, ...jwk } = ATTESTER_KEYS[options.attester ?? "monitor"];
+  const key = await importJWK(jwk, "EdDSA");
+  return new SignJWT({
+    iss: options.attester ?? "monitor",
+    seq: options.seq,
+    stage: options.stage,
+    type: options.type,
+    facts: options.facts ?? {},
+    iat: options.iat ?? Math.floor(Date.now() / 1000),
+    jti: options.jti ?? crypto.randomUUID(),
+    ...options.claims,
+  })
+    .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: jwk.kid, ...options.header })
+    .sign(key);
+}
+
+export function publicJwkOf(attester: AttesterId) {
+  const { "//": _comment, d: _d, ...jwk } = ATTESTER_KEYS[attester];
+  return jwk;
+}
+
+/** State that a denial must leave untouched: everything of the sequence but its receipt count. */
+export async function ledgerState(seq: string) {
+  const { body } = await describe_(seq);
+  const { head: _head, ...rest } = body;
+  return rest;
+}

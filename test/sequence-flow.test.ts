@@ -1,0 +1,91 @@
+import { describe, expect, it } from "vitest";
+import { KEY, PARAMS, attest, claimsOf, describe_, receipts, redeem, start, submitEvidence } from "./helpers.js";
+
+describe("example workflows run from start to seal", () => {
+  it("deployment: canary → canary_passed for this service and version → rollout → sealed", async () => {
+    const { seq, capability } = await start("deployment");
+    const canary = await redeem(KEY.deployer, capability, "deploy.canary", { ...PARAMS.deployment, percent: 5 });
+    expect(canary.status).toBe(200);
+    expect(canary.body.decision).toBe("ALLOW");
+
+    const passed = await attest({ seq, stage: "canary", type: "canary_passed", facts: { ...PARAMS.deployment, error_rate: 0.001 } });
+    const advanced = await submitEvidence(seq, passed);
+    expect(advanced.status).toBe(200);
+    expect(advanced.body.stage).toBe("rollout");
+    expect(typeof advanced.body.capability).toBe("string");
+
+    const rollout = await redeem(KEY.deployer, advanced.body.capability, "deploy.rollout", PARAMS.deployment);
+    expect(rollout.status).toBe(200);
+    expect(rollout.body.sealed).toBe(true);
+    const state = await describe_(seq);
+    expect(state.body.status).toBe("sealed");
+    expect(state.body.seal_reason).toBe("completed");
+    expect((await receipts(seq)).map((r) => claimsOf(r).kind)).toEqual(["start", "redeem", "evidence", "redeem"]);
+  });
+
+  it("data migration: backup → backup_verified → delete source records → sealed", async () => {
+    const { seq, capability } = await start("data-migration");
+    expect((await redeem(KEY.db, capability, "db.backup", PARAMS["data-migration"])).status).toBe(200);
+    const verified = await attest({
+      attester: "backup-checker",
+      seq,
+      stage: "backup",
+      type: "backup_verified",
+      facts: { ...PARAMS["data-migration"], rows_missing: 0 },
+    });
+    const advanced = await submitEvidence(seq, verified, KEY.attester);
+    expect(advanced.body.stage).toBe("delete");
+    const deleted = await redeem(KEY.db, advanced.body.capability, "db.delete_records", { table: "orders" });
+    expect(deleted.status).toBe(200);
+    expect(deleted.body.sealed).toBe(true);
+  });
+
+  it("code review: run tests (twice) → tests_passed for this commit → post review → sealed", async () => {
+    const { seq, capability } = await start("code-review");
+    const args = { repo: "acme/shop", commit: PARAMS["code-review"].commit };
+    expect((await redeem(KEY.ci, capability, "ci.run_tests", args)).status).toBe(200);
+    expect((await redeem(KEY.ci, capability, "ci.run_tests", args)).status).toBe(200);
+    const passed = await attest({
+      attester: "ci",
+      seq,
+      stage: "test",
+      type: "tests_passed",
+      facts: { repo: "acme/shop", commit: PARAMS["code-review"].commit, failed: 0 },
+    });
+    const advanced = await submitEvidence(seq, passed);
+    const posted = await redeem(KEY.reviewBot, advanced.body.capability, "review.post", { repo: "acme/shop", pr: 42 });
+    expect(posted.status).toBe(200);
+    expect(posted.body.sealed).toBe(true);
+  });
+
+  it("a workflow that completes on an attestation seals when the final gate is met", async () => {
+    const { seq, capability } = await start("short-lived");
+    expect((await redeem(KEY.deployer, capability, "ticket.work")).status).toBe(200);
+    const done = await submitEvidence(seq, await attest({ seq, stage: "work", type: "work_done" }));
+    expect(done.body.stage).toBe("close");
+    expect((await redeem(KEY.deployer, done.body.capability, "ticket.close")).status).toBe(200);
+    const closed = await submitEvidence(seq, await attest({ seq, stage: "close", type: "ticket_closed", facts: { ticket: "T-1" } }));
+    expect(closed.status).toBe(200);
+    expect(closed.body.sealed).toBe(true);
+    expect(closed.body.capability).toBeUndefined();
+    expect((await describe_(seq)).body.status).toBe("sealed");
+  });
+
+  it("the capability names the receipt that minted it and the evidence that opened its stage", async () => {
+    const { seq, capability } = await start("deployment");
+    await redeem(KEY.deployer, capability, "deploy.canary", { ...PARAMS.deployment, percent: 1 });
+    const passed = await attest({ seq, stage: "canary", type: "canary_passed", facts: { ...PARAMS.deployment, error_rate: 0 } });
+    const advanced = await submitEvidence(seq, passed);
+    const { decodeJwt } = await import("jose");
+    const claims = decodeJwt(advanced.body.capability) as Record<string, any>;
+    const { receiptHash } = await import("../src/tokens/receipt.js");
+    expect(claims.receipt).toBe(await receiptHash(advanced.body.receipt));
+    expect(claims.evidence.items).toEqual([{ iss: "monitor", type: "canary_passed", jti: decodeJwt(passed).jti }]);
+    expect(claims.stage).toBe("rollout");
+    expect(claims.aud).toEqual(["deployer"]);
+    expect(claims.act).toEqual({ sub: "agent-7" });
+    expect(claims.sub).toBe("user:alice");
+    expect(claims.iss).toBe("https://baton.test");
+    expect(claimsOf(advanced.body.receipt).minted?.jti).toBe(claims.jti);
+  });
+});
