@@ -63,15 +63,15 @@ export const ConfigSchema = z
     unique(config.clients.map((c) => c.id), ["clients"], "client id", ctx);
     unique(config.clients.map((c) => c.key_sha256), ["clients"], "client key", ctx, "key_sha256");
     const kids = new Set<string>();
-    config.attesters.forEach((attester, a) =>
-      attester.keys.forEach((key, k) => {
+    for (const [a, attester] of config.attesters.entries()) {
+      for (const [k, key] of attester.keys.entries()) {
         // A kid names one key across all attesters: the key decides who signed.
         if (kids.has(key.kid)) {
           ctx.addIssue({ code: "custom", path: ["attesters", a, "keys", k, "kid"], message: `duplicate key id ${key.kid}` });
         }
         kids.add(key.kid);
-      }),
-    );
+      }
+    }
     config.clients.forEach((client, i) => {
       if (client.workflows && client.role !== "orchestrator") {
         ctx.addIssue({ code: "custom", path: ["clients", i, "workflows"], message: "only orchestrators name workflows" });

@@ -21,7 +21,7 @@ import type {
  * @param now milliseconds since the epoch, read once by the caller.
  */
 export function decide(workflow: CompiledWorkflow, state: LedgerState, request: LedgerRequest, now: number): Outcome {
-  if (request.kind === "start") return decideStart(workflow, state, request.fresh, now);
+  if (request.kind === "start") return decideStart(workflow, request.fresh, now);
   // Nothing that mutates a sequence gets past a seal; nothing unseals.
   if (state.status === "sealed") {
     return deny("SEALED_SEQUENCE", `sequence is sealed (${state.sealReason})`, { reason: state.sealReason });
@@ -38,7 +38,7 @@ export function decide(workflow: CompiledWorkflow, state: LedgerState, request: 
   }
 }
 
-function decideStart(workflow: CompiledWorkflow, state: LedgerState, fresh: Fresh, now: number): Outcome {
+function decideStart(workflow: CompiledWorkflow, fresh: Fresh, now: number): Outcome {
   const mint = planCapability(workflow, 0, fresh, now, []);
   return allow(`sequence started at stage ${workflow.definition.stages[0]?.id}`, capabilityEffects(mint, false), mint);
 }
