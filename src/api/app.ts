@@ -1,6 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
 import { configFailure, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import { BODY_MAX_BYTES } from "../limits.js";
@@ -68,6 +69,10 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.notFound(() => json(new BatonError("INVALID_REQUEST", "no such endpoint").toBody(), 404));
   app.onError((error) => {
     if (error instanceof BatonError) return json(error.toBody(), error.status);
+    // Hono's own validators throw 400 for a body that is not JSON at all.
+    if (error instanceof HTTPException && error.status === 400) {
+      return json(new BatonError("INVALID_REQUEST", error.message).toBody(), 400);
+    }
     // Anything unknown is ours: logged, and a 500 that leaks nothing.
     console.error("unhandled error", error);
     return json(new BatonError("INTERNAL", "internal error").toBody(), 500);

@@ -1,4 +1,4 @@
-import { type JWSHeaderParameters, compactVerify, decodeProtectedHeader } from "jose";
+import { type JWSHeaderParameters, base64url, compactVerify, decodeProtectedHeader } from "jose";
 import { TOKEN_MAX_BYTES } from "../limits.js";
 
 export interface ResolvedKey {
@@ -36,6 +36,9 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
   if (typeof token !== "string") return fail("token is not a string");
   if (token.length > TOKEN_MAX_BYTES) return fail(`token is longer than ${TOKEN_MAX_BYTES} bytes`);
   if (!COMPACT_JWS.test(token)) return fail("token is not a compact JWS");
+  // jose accepts base64url whose unused trailing bits are set; such a second
+  // spelling of the same token would also hash differently. Refuse it.
+  if (!token.split(".").every(isCanonicalBase64url)) return fail("token is not canonical base64url");
 
   let header: JWSHeaderParameters;
   try {
@@ -74,6 +77,14 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
     return fail("payload is not a JSON object");
   }
   return { ok: true, kid: header.kid, header, payload: payload as Record<string, unknown> };
+}
+
+function isCanonicalBase64url(segment: string): boolean {
+  try {
+    return base64url.encode(base64url.decode(segment)) === segment;
+  } catch {
+    return false;
+  }
 }
 
 function fail(message: string): JwsResult {

@@ -1,0 +1,259 @@
+import { describe, expect, it } from "vitest";
+import { BODY_MAX_BYTES } from "../src/limits.js";
+import { KEY, PARAMS, api, attest, claimsOf, ledgerState, receipts, redeem, start, submitEvidence } from "./helpers.js";
+
+/**
+ * Every reason code of DESIGN.md that this issue can produce, each from a request
+ * that should produce it, asserting the code, the HTTP status, and that the
+ * sequence's state did not change (a denial consumes nothing).
+ */
+const canaryArgs = { ...PARAMS.deployment, percent: 5 };
+
+async function expectDenied(
+  seq: string,
+  attempt: () => Promise<{ status: number; body: any }>,
+  code: string,
+  status: number,
+  options: { receipted?: boolean } = {},
+) {
+  const before = await ledgerState(seq);
+  const chainBefore = await receipts(seq);
+  const result = await attempt();
+  expect(result.body.error?.code, JSON.stringify(result.body)).toBe(code);
+  expect(result.status).toBe(status);
+  expect(await ledgerState(seq)).toEqual(before);
+  const chainAfter = await receipts(seq);
+  if (options.receipted ?? true) {
+    // The denial is receipted (decision DENY, same code) and nothing else changed.
+    expect(chainAfter).toHaveLength(chainBefore.length + 1);
+    const receipt = claimsOf(chainAfter.at(-1) as string);
+    expect(receipt.decision).toBe("DENY");
+    expect(receipt.code).toBe(code);
+    expect(receipt.effects).toEqual([]);
+    expect(result.body.error.receipt).toBe(chainAfter.at(-1));
+  } else {
+    expect(chainAfter).toEqual(chainBefore);
+  }
+  return result;
+}
+
+describe("reason codes", () => {
+  it("SEQUENCE_VIOLATION: a stage-1 token after the sequence moved to stage 2", async () => {
+    const { seq, capability } = await start("deployment");
+    await redeem(KEY.deployer, capability, "deploy.canary", canaryArgs);
+    const passed = await attest({ seq, stage: "canary", type: "canary_passed", facts: { ...PARAMS.deployment, error_rate: 0 } });
+    const advanced = await submitEvidence(seq, passed);
+    expect(advanced.body.stage).toBe("rollout");
+    const denied = await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.canary", canaryArgs), "SEQUENCE_VIOLATION", 409);
+    expect(denied.body.error.details).toEqual({ token_stage: "canary", current_stage: "rollout" });
+  });
+
+  it("SEQUENCE_VIOLATION: a stage-2 action with the stage-1 token is not granted", async () => {
+    const { seq, capability } = await start("deployment");
+    // The stage-1 token does not carry stage-2 authority, even while stage 1 is current.
+    await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.rollout", PARAMS.deployment), "SCOPE_EXCEEDED", 403);
+  });
+
+  it("SEQUENCE_VIOLATION: evidence for a stage that is not current", async () => {
+    const { seq } = await start("deployment");
+    const early = await attest({ seq, stage: "rollout", type: "canary_passed", facts: { ...PARAMS.deployment, error_rate: 0 } });
+    await expectDenied(seq, () => submitEvidence(seq, early), "SEQUENCE_VIOLATION", 409);
+  });
+
+  it("REPLAY_NONCE: a single-use token presented twice", async () => {
+    const { seq, capability } = await start("deployment");
+    expect((await redeem(KEY.deployer, capability, "deploy.canary", canaryArgs)).status).toBe(200);
+    await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.canary", canaryArgs), "REPLAY_NONCE", 409);
+  });
+
+  it("REPLAY_NONCE: an attestation jti presented twice", async () => {
+    const { seq } = await start("two-keys");
+    const reviewed = await attest({ seq, stage: "prepare", type: "plan_reviewed", facts: { risk: 1 } });
+    expect((await submitEvidence(seq, reviewed)).status).toBe(200);
+    await expectDenied(seq, () => submitEvidence(seq, reviewed), "REPLAY_NONCE", 409);
+  });
+
+  it("SEALED_SEQUENCE: anything after the seal is refused, and the chain stays closed", async () => {
+    const { seq, capability } = await start("deployment");
+    const revoked = await api("POST", `/v1/sequences/${seq}/revoke`, { key: KEY.orchestrator, body: { reason: "test" } });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.sealed).toBe(true);
+    // After the seal nothing is receipted: the chain's last receipt is the seal.
+    await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.canary", canaryArgs), "SEALED_SEQUENCE", 409, {
+      receipted: false,
+    });
+    const passed = await attest({ seq, stage: "canary", type: "canary_passed", facts: { ...PARAMS.deployment, error_rate: 0 } });
+    await expectDenied(seq, () => submitEvidence(seq, passed), "SEALED_SEQUENCE", 409, { receipted: false });
+    await expectDenied(seq, () => api("POST", `/v1/sequences/${seq}/revoke`, { key: KEY.orchestrator }), "SEALED_SEQUENCE", 409, {
+      receipted: false,
+    });
+    await expectDenied(seq, () => api("POST", `/v1/sequences/${seq}/capability`, { key: KEY.agent }), "SEALED_SEQUENCE", 409, {
+      receipted: false,
+    });
+    const chain = await receipts(seq);
+    expect(claimsOf(chain.at(-1) as string).kind).toBe("revoke");
+  });
+
+  it("EVIDENCE_INVALID: the gate does not take this type of attestation", async () => {
+    const { seq } = await start("deployment");
+    const wrongType = await attest({ seq, stage: "canary", type: "canary_started", facts: {} });
+    await expectDenied(seq, () => submitEvidence(seq, wrongType), "EVIDENCE_INVALID", 403);
+  });
+
+  it("EVIDENCE_STALE: an attestation older than the gate's window", async () => {
+    const { seq } = await start("deployment");
+    const old = await attest({
+      seq,
+      stage: "canary",
+      type: "canary_passed",
+      facts: { ...PARAMS.deployment, error_rate: 0 },
+      iat: Math.floor(Date.now() / 1000) - 3600,
+    });
+    await expectDenied(seq, () => submitEvidence(seq, old), "EVIDENCE_STALE", 403);
+  });
+
+  it("CONDITION_FAILED: an attestation for another version does not open the gate", async () => {
+    const { seq } = await start("deployment");
+    const otherVersion = await attest({
+      seq,
+      stage: "canary",
+      type: "canary_passed",
+      facts: { service: "checkout", version: "2.4.0", error_rate: 0 },
+    });
+    await expectDenied(seq, () => submitEvidence(seq, otherVersion), "CONDITION_FAILED", 403);
+  });
+
+  it("CONDITION_FAILED: arguments outside the grant's where, and an erroring condition denies", async () => {
+    const { seq, capability } = await start("deployment");
+    await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.canary", { ...canaryArgs, percent: 50 }), "CONDITION_FAILED", 403);
+    const erroring = await expectDenied(
+      seq,
+      () => redeem(KEY.deployer, capability, "deploy.canary", { service: "checkout", version: "2.4.1" }),
+      "CONDITION_FAILED",
+      403,
+    );
+    expect(erroring.body.error.details.reason).toBe("error");
+  });
+
+  it("SCOPE_EXCEEDED: uses exhausted on one grant while another still has uses", async () => {
+    const { seq, capability } = await start("two-keys");
+    expect((await redeem(KEY.deployer, capability, "deploy.plan", { plan: ["a"] })).status).toBe(200);
+    const denied = await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.plan", { plan: ["b"] }), "SCOPE_EXCEEDED", 403);
+    expect(denied.body.error.details.remaining_uses).toBe(0);
+    expect((await redeem(KEY.db, capability, "db.read", { rows: 10 })).status).toBe(200);
+  });
+
+  it("TOKEN_EXPIRED: a capability past its exp (no skew in this workflow)", async () => {
+    const { seq, capability } = await start("short-lived");
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await expectDenied(seq, () => redeem(KEY.deployer, capability, "ticket.work"), "TOKEN_EXPIRED", 401);
+  });
+
+  it("AUDIENCE_MISMATCH: a token presented to the wrong tool", async () => {
+    const { seq, capability } = await start("deployment");
+    await expectDenied(seq, () => redeem(KEY.db, capability, "deploy.canary", canaryArgs), "AUDIENCE_MISMATCH", 403);
+  });
+
+  it("TOKEN_INVALID: a capability whose signature does not verify is refused unreceipted", async () => {
+    const { seq, capability } = await start("deployment");
+    const [h, p, s] = capability.split(".") as [string, string, string];
+    const flipped = `${h}.${p}.${s.slice(0, -2)}${s.endsWith("AA") ? "BA" : "AA"}`;
+    await expectDenied(seq, () => redeem(KEY.deployer, flipped, "deploy.canary", canaryArgs), "TOKEN_INVALID", 401, { receipted: false });
+  });
+
+  it("UNAUTHENTICATED and FORBIDDEN: credentials and roles", async () => {
+    const { seq, capability } = await start("deployment");
+    await expectDenied(seq, () => redeem("not-a-key", capability, "deploy.canary", canaryArgs), "UNAUTHENTICATED", 401, { receipted: false });
+    await expectDenied(seq, () => api("GET", `/v1/sequences/${seq}`), "UNAUTHENTICATED", 401, { receipted: false });
+    // An agent is not a tool; another agent is not this sequence's actor; an auditor cannot revoke.
+    await expectDenied(seq, () => redeem(KEY.agent, capability, "deploy.canary", canaryArgs), "FORBIDDEN", 403, { receipted: false });
+    await expectDenied(seq, () => api("POST", `/v1/sequences/${seq}/capability`, { key: KEY.agent2 }), "FORBIDDEN", 403, { receipted: false });
+    await expectDenied(seq, () => api("POST", `/v1/sequences/${seq}/revoke`, { key: KEY.auditor }), "FORBIDDEN", 403, { receipted: false });
+    await expectDenied(seq, () => api("POST", `/v1/sequences/${seq}/revoke`, { key: KEY.limitedOrchestrator }), "FORBIDDEN", 403, {
+      receipted: false,
+    });
+    const notAllowed = await api("POST", "/v1/sequences", {
+      key: KEY.limitedOrchestrator,
+      body: { workflow: "data-migration", params: PARAMS["data-migration"], subject: "user:alice", actor: "agent-7" },
+    });
+    expect(notAllowed.status).toBe(403);
+    expect(notAllowed.body.error.code).toBe("FORBIDDEN");
+  });
+
+  it("UNKNOWN_WORKFLOW and UNKNOWN_SEQUENCE", async () => {
+    const workflow = await api("POST", "/v1/sequences", {
+      key: KEY.orchestrator,
+      body: { workflow: "nope", params: {}, subject: "user:alice", actor: "agent-7" },
+    });
+    expect([workflow.status, workflow.body.error.code]).toEqual([404, "UNKNOWN_WORKFLOW"]);
+    expect((await api("GET", "/v1/workflows/nope", { key: KEY.auditor })).body.error.code).toBe("UNKNOWN_WORKFLOW");
+    // Well-formed ids that this namespace never minted, and ones it could mint but never started.
+    const forged = await api("GET", `/v1/sequences/${"a".repeat(64)}`, { key: KEY.auditor });
+    expect([forged.status, forged.body.error.code]).toEqual([404, "UNKNOWN_SEQUENCE"]);
+    const { env } = await import("cloudflare:workers");
+    const unused = env.SEQUENCES.newUniqueId().toString();
+    const never = await api("GET", `/v1/sequences/${unused}`, { key: KEY.auditor });
+    expect([never.status, never.body.error.code]).toEqual([404, "UNKNOWN_SEQUENCE"]);
+  });
+
+  it("INVALID_REQUEST: bad bodies and parameters change nothing", async () => {
+    const { seq, capability } = await start("deployment");
+    await expectDenied(seq, () => api("POST", "/v1/redeem", { key: KEY.deployer, body: { token: capability } }), "INVALID_REQUEST", 400, {
+      receipted: false,
+    });
+    await expectDenied(
+      seq,
+      () => api("POST", `/v1/sequences/${seq}/evidence`, { key: KEY.agent, body: { attestation: "not a jws" } }),
+      "INVALID_REQUEST",
+      400,
+      { receipted: false },
+    );
+    const badParams = await api("POST", "/v1/sequences", {
+      key: KEY.orchestrator,
+      body: { workflow: "deployment", params: { service: "checkout" }, subject: "user:alice", actor: "agent-7" },
+    });
+    expect([badParams.status, badParams.body.error.code]).toEqual([400, "INVALID_REQUEST"]);
+    expect(JSON.stringify(badParams.body.error.details)).toContain("version");
+    const notJson = await api("POST", "/v1/redeem", { key: KEY.deployer, raw: "{", headers: { "content-type": "application/json" } });
+    expect([notJson.status, notJson.body.error.code]).toEqual([400, "INVALID_REQUEST"]);
+  });
+
+  it("PAYLOAD_TOO_LARGE: refused before parsing, with or without Content-Length", async () => {
+    const { seq } = await start("deployment");
+    const big = JSON.stringify({ attestation: "a".repeat(BODY_MAX_BYTES) });
+    await expectDenied(
+      seq,
+      () => api("POST", `/v1/sequences/${seq}/evidence`, { key: KEY.agent, raw: big, headers: { "content-type": "application/json" } }),
+      "PAYLOAD_TOO_LARGE",
+      413,
+      { receipted: false },
+    );
+    const chunks = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const piece = new TextEncoder().encode("a".repeat(16 * 1024));
+        for (let i = 0; i < 8; i++) controller.enqueue(piece);
+        controller.close();
+      },
+    });
+    const streamed = await api("POST", "/v1/redeem", { key: KEY.deployer, raw: chunks, headers: { "content-type": "application/json" } });
+    expect([streamed.status, streamed.body.error.code]).toEqual([413, "PAYLOAD_TOO_LARGE"]);
+  });
+
+  it("IDEMPOTENCY_CONFLICT: one key, two different bodies", async () => {
+    const headers = { "idempotency-key": `conflict-${crypto.randomUUID()}` };
+    const first = await api("POST", "/v1/sequences", {
+      key: KEY.orchestrator,
+      headers,
+      body: { workflow: "deployment", params: PARAMS.deployment, subject: "user:alice", actor: "agent-7" },
+    });
+    expect(first.status).toBe(201);
+    const before = await ledgerState(first.body.sequence);
+    const second = await api("POST", "/v1/sequences", {
+      key: KEY.orchestrator,
+      headers,
+      body: { workflow: "deployment", params: { service: "checkout", version: "9.9.9" }, subject: "user:alice", actor: "agent-7" },
+    });
+    expect([second.status, second.body.error.code]).toEqual([422, "IDEMPOTENCY_CONFLICT"]);
+    expect(await ledgerState(first.body.sequence)).toEqual(before);
+  });
+});
