@@ -4,13 +4,12 @@ import { type BatonConfig, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import { type CompiledWorkflow, compileWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
-import type { LedgerRequest, LedgerState, MintPlan, Outcome, SequenceRecord } from "../policy/types.js";
-import { signCapability } from "../tokens/capability.js";
-import { digestJson } from "../tokens/digest.js";
+import type { LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../tokens/keyring-source.js";
 import { type ReceiptClaims, receiptHash, signReceipt } from "../tokens/receipt.js";
 import { type SequenceOperation, mayAccess } from "./access.js";
+import { capabilityBody, error, mintCapability, render, reply, unknownSequence } from "./answers.js";
 import { describeSequence } from "./describe.js";
 import {
   type CapabilityInput,
@@ -60,7 +59,7 @@ export class SequenceLedger extends DurableObject<Env> {
         const replayed = idempotency && this.#replayed(caller, idempotency);
         return replayed ?? error(new BatonError("IDEMPOTENCY_CONFLICT", "Idempotency-Key was used for another request"));
       }
-      const compiled = await compiled_(workflow.definition);
+      const compiled = await compiledWorkflow(workflow.definition);
       if (compiled.hash !== workflow.hash) throw new Error("workflow definition does not match its hash");
       const record: SequenceRecord = {
         seq: this.ctx.id.toString(),
@@ -133,7 +132,7 @@ export class SequenceLedger extends DurableObject<Env> {
     const stored = this.#store.load();
     const refused = this.#refuse(stored, input.value.caller, "describe");
     if (refused || !stored) return refused ?? unknownSequence();
-    const compiled = await compiled_(stored.workflowDefinition);
+    const compiled = await compiledWorkflow(stored.workflowDefinition);
     return reply(200, describeSequence(compiled, this.#store.state(stored), this.#store.head()));
   }
 
@@ -180,7 +179,7 @@ export class SequenceLedger extends DurableObject<Env> {
         const replayed = this.#replayed(caller, idempotency);
         if (replayed) return replayed;
       }
-      const compiled = await compiled_(stored.workflowDefinition);
+      const compiled = await compiledWorkflow(stored.workflowDefinition);
       const state = this.#store.state(stored);
       const now = Date.now();
       // The live capability is handed out again as is: a read, not a decision.
@@ -288,85 +287,13 @@ export class SequenceLedger extends DurableObject<Env> {
 const compiledCache = new Map<string, Promise<CompiledWorkflow>>();
 
 /** A sequence runs under the definition stored at its start; compiled once per isolate. */
-function compiled_(definition: string): Promise<CompiledWorkflow> {
+function compiledWorkflow(definition: string): Promise<CompiledWorkflow> {
   let found = compiledCache.get(definition);
   if (!found) {
     found = compileWorkflow(JSON.parse(definition));
     compiledCache.set(definition, found);
   }
   return found;
-}
-
-async function mintCapability(
-  keyring: Keyring,
-  issuer: string,
-  workflow: CompiledWorkflow,
-  record: SequenceRecord,
-  mint: MintPlan,
-  receipt: string,
-): Promise<string> {
-  const items = mint.evidence.map(({ iss, type, jti }) => ({ iss, type, jti }));
-  return signCapability(keyring, {
-    iss: issuer,
-    sub: record.subject,
-    act: { sub: record.actor },
-    aud: mint.aud,
-    iat: mint.iat,
-    nbf: mint.nbf,
-    exp: mint.exp,
-    jti: mint.jti,
-    seq: record.seq,
-    stage: mint.stageId,
-    workflow: workflow.hash,
-    receipt,
-    authorization_details: mint.authorization_details,
-    evidence: items.length === 0 ? null : { digest: await digestJson(mint.evidence), items },
-  });
-}
-
-function render(
-  outcome: Outcome,
-  request: LedgerRequest,
-  receipt: string,
-  capability: StoredCapability | null,
-  stored: StoredSequence,
-  compiled: CompiledWorkflow,
-): LedgerAnswer {
-  if (outcome.decision === "DENY" && outcome.code) {
-    return error(new BatonError(outcome.code, outcome.message, { details: outcome.details, receipt }));
-  }
-  const sealed = outcome.effects.some((e) => e.type === "seal");
-  const advancedTo = outcome.effects.find((e) => e.type === "advance");
-  const stageIndex = advancedTo?.type === "advance" ? advancedTo.stage : null;
-  const body: Record<string, unknown> = {
-    decision: outcome.decision,
-    code: outcome.code,
-    message: outcome.message,
-    sequence: stored.record.seq,
-    sealed,
-    receipt,
-  };
-  if (outcome.details !== undefined) body.details = outcome.details;
-  if (stageIndex !== null) body.stage = compiled.definition.stages[stageIndex]?.id;
-  if (capability) {
-    body.capability = capability.token;
-    body.expires_at = capability.exp;
-    body.stage ??= outcome.mint?.stageId;
-  }
-  return reply(request.kind === "start" ? 201 : 200, body);
-}
-
-function capabilityBody(stored: StoredSequence, capability: StoredCapability, state: LedgerState): Record<string, unknown> {
-  return {
-    decision: "ALLOW",
-    code: null,
-    message: "current capability",
-    sequence: stored.record.seq,
-    sealed: state.status === "sealed",
-    capability: capability.token,
-    expires_at: capability.exp,
-    receipt: null,
-  };
 }
 
 function presentedNonce(request: LedgerRequest): string | null {
@@ -377,18 +304,6 @@ function presentedNonce(request: LedgerRequest): string | null {
 
 function idempotencyKey(caller: Caller, key: string): string {
   return `${caller.id}\u0000${key}`;
-}
-
-function reply(status: number, body: unknown): LedgerAnswer {
-  return { status, body: JSON.stringify(body) };
-}
-
-function error(e: BatonError): LedgerAnswer {
-  return reply(e.status, e.toBody());
-}
-
-function unknownSequence(): LedgerAnswer {
-  return error(new BatonError("UNKNOWN_SEQUENCE", "no such sequence"));
 }
 
 function parse<T extends z.ZodType>(

@@ -1,0 +1,93 @@
+import { BatonError } from "../errors.js";
+import type { CompiledWorkflow } from "../policy/compile.js";
+import type { LedgerRequest, LedgerState, MintPlan, Outcome, SequenceRecord } from "../policy/types.js";
+import { signCapability } from "../tokens/capability.js";
+import { digestJson } from "../tokens/digest.js";
+import type { Keyring } from "../tokens/keys.js";
+import type { LedgerAnswer } from "./protocol.js";
+import type { StoredCapability, StoredSequence } from "./store.js";
+
+/** Signs the capability `decide()` planned, naming the receipt that minted it and the evidence that opened its stage. */
+export async function mintCapability(
+  keyring: Keyring,
+  issuer: string,
+  workflow: CompiledWorkflow,
+  record: SequenceRecord,
+  mint: MintPlan,
+  receipt: string,
+): Promise<string> {
+  const items = mint.evidence.map(({ iss, type, jti }) => ({ iss, type, jti }));
+  return signCapability(keyring, {
+    iss: issuer,
+    sub: record.subject,
+    act: { sub: record.actor },
+    aud: mint.aud,
+    iat: mint.iat,
+    nbf: mint.nbf,
+    exp: mint.exp,
+    jti: mint.jti,
+    seq: record.seq,
+    stage: mint.stageId,
+    workflow: workflow.hash,
+    receipt,
+    authorization_details: mint.authorization_details,
+    evidence: items.length === 0 ? null : { digest: await digestJson(mint.evidence), items },
+  });
+}
+
+export function render(
+  outcome: Outcome,
+  request: LedgerRequest,
+  receipt: string,
+  capability: StoredCapability | null,
+  stored: StoredSequence,
+  compiled: CompiledWorkflow,
+): LedgerAnswer {
+  if (outcome.decision === "DENY" && outcome.code) {
+    return error(new BatonError(outcome.code, outcome.message, { details: outcome.details, receipt }));
+  }
+  const sealed = outcome.effects.some((e) => e.type === "seal");
+  const advancedTo = outcome.effects.find((e) => e.type === "advance");
+  const stageIndex = advancedTo?.type === "advance" ? advancedTo.stage : null;
+  const body: Record<string, unknown> = {
+    decision: outcome.decision,
+    code: outcome.code,
+    message: outcome.message,
+    sequence: stored.record.seq,
+    sealed,
+    receipt,
+  };
+  if (outcome.details !== undefined) body.details = outcome.details;
+  if (stageIndex !== null) body.stage = compiled.definition.stages[stageIndex]?.id;
+  if (capability) {
+    body.capability = capability.token;
+    body.expires_at = capability.exp;
+    body.stage ??= outcome.mint?.stageId;
+  }
+  return reply(request.kind === "start" ? 201 : 200, body);
+}
+
+export function capabilityBody(stored: StoredSequence, capability: StoredCapability, state: LedgerState): Record<string, unknown> {
+  return {
+    decision: "ALLOW",
+    code: null,
+    message: "current capability",
+    sequence: stored.record.seq,
+    sealed: state.status === "sealed",
+    capability: capability.token,
+    expires_at: capability.exp,
+    receipt: null,
+  };
+}
+
+export function reply(status: number, body: unknown): LedgerAnswer {
+  return { status, body: JSON.stringify(body) };
+}
+
+export function error(e: BatonError): LedgerAnswer {
+  return reply(e.status, e.toBody());
+}
+
+export function unknownSequence(): LedgerAnswer {
+  return error(new BatonError("UNKNOWN_SEQUENCE", "no such sequence"));
+}
