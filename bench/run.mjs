@@ -1,0 +1,633 @@
+#!/usr/bin/env node
+// `npm run bench`: latency and throughput of Baton's redeem (the gate) and advance
+// (evidence that opens the next stage), side by side with a bare Durable Object round
+// trip (bench/bare/) as the floor. See bench/README.md.
+//
+//   npm run bench [-- --requests 2000 --warmup 200 --connections 10]
+//
+// Starts `wrangler dev` twice (Baton and the bare Worker) on free loopback ports with
+// throw-away state under the OS temp dir, prepares single-use tokens and signed
+// attestations, fires them with autocannon, prints a table, writes bench/results/<ts>.json
+// and stops both servers (also on error and Ctrl-C).
+import { execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { arch, cpus, platform, release, tmpdir, totalmem } from "node:os";
+import { dirname, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { SignJWT, importJWK } from "jose";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const BENCH = join(ROOT, "bench");
+
+// ---------------------------------------------------------------- options
+
+const { values: flags } = parseArgs({
+  options: {
+    requests: { type: "string" },
+    warmup: { type: "string" },
+    connections: { type: "string" },
+    rounds: { type: "string" },
+    "startup-timeout": { type: "string" },
+    "keep-state": { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (flags.help) {
+  console.log(`usage: npm run bench [-- options]
+  --requests N         measured requests per scenario   (env BENCH_REQUESTS, default 2000)
+  --warmup N           unmeasured requests per scenario (env BENCH_WARMUP, default 200)
+  --connections N      concurrent connections           (env BENCH_CONNECTIONS, default 10)
+  --rounds N           split the measured requests into N rounds that alternate the
+                       scenarios, to expose drift        (env BENCH_ROUNDS, default 2)
+  --startup-timeout S  seconds to wait for wrangler dev (env BENCH_STARTUP_TIMEOUT, default 120)
+  --keep-state         keep the temporary state and server logs`);
+  process.exit(0);
+}
+
+function intOption(flag, env, fallback, min) {
+  const raw = flags[flag] ?? process.env[env];
+  const value = raw === undefined || raw === "" ? fallback : Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    console.error(`--${flag} / ${env} must be an integer >= ${min} (got ${raw})`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const CONNECTIONS = intOption("connections", "BENCH_CONNECTIONS", 10, 1);
+const ROUNDS = intOption("rounds", "BENCH_ROUNDS", 2, 1);
+const REQUESTS = intOption("requests", "BENCH_REQUESTS", 2000, CONNECTIONS * ROUNDS);
+const WARMUP = intOption("warmup", "BENCH_WARMUP", 200, 0);
+const STARTUP_TIMEOUT_S = intOption("startup-timeout", "BENCH_STARTUP_TIMEOUT", 120, 1);
+if (WARMUP > 0 && WARMUP < CONNECTIONS) {
+  console.error(`--warmup must be 0 or >= --connections (${CONNECTIONS})`);
+  process.exit(2);
+}
+// Preparing tokens runs this many requests at a time (not measured).
+const PREP_CONCURRENCY = 10;
+
+// The example deployment's development credentials (examples/dev-credentials.json).
+const KEY = { orchestrator: "dev-orchestrator-key", agent: "dev-agent-key", deployer: "dev-tool-deployer-key" };
+const PARAMS = { service: "checkout", version: "2.4.1" };
+const CANARY_ARGS = { ...PARAMS, percent: 5 };
+
+// ---------------------------------------------------------------- servers
+
+const workdir = mkdtempSync(join(tmpdir(), "baton-bench-"));
+const servers = [];
+
+const childEnv = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: "false",
+  // npm scripts already put the bundled Node 22 first; `node bench/run.mjs` may not.
+  PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
+};
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startServer(name, cwd, readyPath) {
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const logPath = join(workdir, `${name}.log`);
+  const fd = openSync(logPath, "a");
+  const args = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", String(port)];
+  args.push("--inspector-port", String(inspectorPort), "--persist-to", join(workdir, `${name}-state`));
+  // Its own process group, so stopping it stops npx, wrangler and workerd together.
+  const child = spawn("npx", args, { cwd, env: childEnv, detached: true, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  const server = { name, port, base: `http://127.0.0.1:${port}`, child, logPath, exited: false };
+  server.exit = new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      server.exited = true;
+      resolve({ code, signal });
+    });
+    child.on("error", (error) => {
+      server.exited = true;
+      server.error = error;
+      resolve({ code: null, signal: null });
+    });
+  });
+  servers.push(server);
+
+  const deadline = Date.now() + STARTUP_TIMEOUT_S * 1000;
+  while (Date.now() < deadline) {
+    if (server.exited) throw new Error(`${name}: wrangler dev exited before serving\n${logTail(server)}`);
+    try {
+      const response = await fetch(`${server.base}${readyPath}`, { signal: AbortSignal.timeout(5000) });
+      await response.arrayBuffer();
+      if (response.ok) return server;
+    } catch {
+      // not listening yet
+    }
+    await sleep(500);
+  }
+  throw new Error(`${name}: not ready within ${STARTUP_TIMEOUT_S} s\n${logTail(server)}`);
+}
+
+function logTail(server, lines = 40) {
+  try {
+    return readFileSync(server.logPath, "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+function groupAlive(pid) {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopServer(server) {
+  const pid = server.child.pid;
+  if (pid === undefined) return;
+  for (const [signal, wait] of [["SIGTERM", 5000], ["SIGKILL", 2000]]) {
+    if (!groupAlive(pid)) return;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      return;
+    }
+    const until = Date.now() + wait;
+    while (Date.now() < until && groupAlive(pid)) await sleep(100);
+  }
+}
+
+let cleaning = null;
+function cleanup(keep) {
+  cleaning ??= (async () => {
+    await Promise.all(servers.map(stopServer));
+    if (keep) console.error(`state and server logs kept in ${workdir}`);
+    else rmSync(workdir, { recursive: true, force: true });
+  })();
+  return cleaning;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => {
+    console.error(`\n${signal}: stopping the servers`);
+    cleanup(flags["keep-state"]).finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------- preparation
+
+async function call(base, path, key, body) {
+  const headers = { "content-type": "application/json" };
+  if (key) headers.authorization = `Bearer ${key}`;
+  const response = await fetch(`${base}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
+  const text = await response.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // reported below as text
+  }
+  return { status: response.status, json, text };
+}
+
+/** Runs task(i) for i in [0, count), `concurrency` at a time; results in order. */
+async function inPool(count, concurrency, label, task) {
+  const results = new Array(count);
+  let next = 0;
+  let done = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+      done++;
+      if (process.stderr.isTTY && done % 100 === 0) process.stderr.write(`\r  ${label}: ${done}/${count}`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
+  console.error(`  ${label}: ${count} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  return results;
+}
+
+function expectAnswer(what, result, status, check) {
+  if (result.status !== status || !check(result.json ?? {})) {
+    throw new Error(`${what}: expected ${status}, got ${result.status} ${result.text.slice(0, 500)}`);
+  }
+}
+
+async function startSequences(baton, count) {
+  return inPool(count, PREP_CONCURRENCY, "start sequences", async () => {
+    const result = await call(baton.base, "/v1/sequences", KEY.orchestrator, {
+      workflow: "deployment",
+      params: PARAMS,
+      subject: "user:bench",
+      actor: "agent-7",
+    });
+    expectAnswer("POST /v1/sequences", result, 201, (b) => typeof b.capability === "string" && b.stage === "canary");
+    return { seq: result.json.sequence, capability: result.json.capability };
+  });
+}
+
+let monitorKey;
+async function attestation(seq) {
+  if (!monitorKey) {
+    const file = join(ROOT, "examples", "keys", "monitor.private.jwk.json");
+    const { "//": _comment, ...jwk } = JSON.parse(readFileSync(file, "utf8"));
+    monitorKey = { kid: jwk.kid, key: await importJWK(jwk, "EdDSA") };
+  }
+  return new SignJWT({
+    iss: "monitor",
+    seq,
+    stage: "canary",
+    type: "canary_passed",
+    facts: { ...PARAMS, error_rate: 0.001 },
+    iat: Math.floor(Date.now() / 1000),
+    jti: randomUUID(),
+  })
+    .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: monitorKey.kid })
+    .sign(monitorKey.key);
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/**
+ * Each scenario prepares `count` single-use items (one per request: an object name, a
+ * fresh capability, a sequence with its attestation), builds a request from one item and
+ * says whether a 2xx answer is the one expected.
+ */
+const scenarios = [
+  {
+    id: "bare-do",
+    label: "bare DO (floor)",
+    server: "bare",
+    note: "Worker -> RPC on a SQLite DO -> 1 read + 1 write; a different, already created object per request",
+    headers: {},
+    async prepare(bare, count) {
+      const prefix = `bench-${randomUUID()}`;
+      return inPool(count, PREP_CONCURRENCY, "create objects", async (i) => {
+        const object = `${prefix}-${i}`;
+        const result = await call(bare.base, "/", null, { object });
+        expectAnswer("bare touch", result, 200, (b) => b.n === 1);
+        return object;
+      });
+    },
+    build: (object) => ({ path: "/", body: { object } }),
+    expected: (body) => body.includes('"n":2'),
+  },
+  {
+    id: "bare-do-hot",
+    label: "bare DO, one hot object",
+    server: "bare",
+    note: "same Worker, every request on the same object (for reference; not the floor)",
+    headers: {},
+    prepare: async (_bare, count) => new Array(count).fill("bench-hot"),
+    build: (object) => ({ path: "/", body: { object } }),
+    expected: (body) => body.includes('"n":'),
+  },
+  {
+    id: "redeem",
+    label: "redeem (gate, ALLOW)",
+    server: "baton",
+    note: "POST /v1/redeem deploy.canary with a fresh single-use capability per request",
+    headers: { authorization: `Bearer ${KEY.deployer}` },
+    prepare: (baton, count) => startSequences(baton, count),
+    build: ({ capability }) => ({ path: "/v1/redeem", body: { token: capability, action: "deploy.canary", args: CANARY_ARGS } }),
+    expected: (body) => body.includes('"decision":"ALLOW"'),
+  },
+  {
+    id: "advance",
+    label: "advance (evidence -> next capability)",
+    server: "baton",
+    note: "POST /v1/sequences/:id/evidence with a monitor canary_passed attestation; canary already redeemed",
+    headers: { authorization: `Bearer ${KEY.agent}` },
+    async prepare(baton, count) {
+      const sequences = await startSequences(baton, count);
+      await inPool(count, PREP_CONCURRENCY, "redeem canaries", async (i) => {
+        const { capability } = sequences[i];
+        const result = await call(baton.base, "/v1/redeem", KEY.deployer, {
+          token: capability,
+          action: "deploy.canary",
+          args: CANARY_ARGS,
+        });
+        expectAnswer("canary redeem", result, 200, (b) => b.decision === "ALLOW");
+      });
+      const started = performance.now();
+      for (const sequence of sequences) sequence.attestation = await attestation(sequence.seq);
+      console.error(`  sign attestations: ${count} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      return sequences;
+    },
+    build: ({ seq, attestation }) => ({ path: `/v1/sequences/${seq}/evidence`, body: { attestation } }),
+    expected: (body) => body.includes('"capability":"ey') && body.includes('"stage":"rollout"'),
+  },
+];
+
+/** Fires one request per item, CONNECTIONS at a time, and measures every answer. */
+async function fire(server, scenario, items) {
+  let next = 0;
+  let exhausted = 0;
+  let unexpected = 0;
+  const samples = [];
+  const latencies = [];
+  const requests = [
+    {
+      method: "POST",
+      headers: { "content-type": "application/json", ...scenario.headers },
+      setupRequest(request) {
+        const item = items[next++];
+        if (item === undefined) {
+          // Cannot happen with amount === items.length; counted as an error if it does.
+          exhausted++;
+          return { ...request, path: "/__bench_exhausted", body: "{}" };
+        }
+        const { path, body } = scenario.build(item);
+        return { ...request, path, body: JSON.stringify(body) };
+      },
+      onResponse(status, body) {
+        if (status >= 200 && status < 300 && !scenario.expected(body)) {
+          unexpected++;
+          if (samples.length < 3) samples.push(body.slice(0, 300));
+        } else if ((status < 200 || status >= 300) && samples.length < 3) {
+          samples.push(`${status} ${body.slice(0, 300)}`);
+        }
+      },
+    },
+  ];
+  // autocannon only notices the end at its next 1 s sampling tick, so the run's wall
+  // time is rounded up to whole seconds: req/s is measured from the first request sent
+  // to the last answer received instead.
+  let lastAnswer = 0;
+  const started = performance.now();
+  const instance = autocannon({
+    url: server.base,
+    connections: CONNECTIONS,
+    amount: items.length,
+    timeout: 30,
+    requests,
+  });
+  instance.on("response", (_client, _status, _bytes, responseTimeMs) => {
+    latencies.push(responseTimeMs);
+    lastAnswer = performance.now();
+  });
+  const result = await instance;
+  const seconds = ((lastAnswer || performance.now()) - started) / 1000;
+  return { result, seconds, latencies, unexpected: unexpected + exhausted, samples, used: next };
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+const ms = (x) => (x === null || x === undefined ? null : Math.round(x * 1000) / 1000);
+
+function latencySummary(latencies) {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return {
+    min: ms(sorted[0]),
+    p50: ms(percentile(sorted, 50)),
+    p90: ms(percentile(sorted, 90)),
+    p99: ms(percentile(sorted, 99)),
+    max: ms(sorted.at(-1)),
+    mean: ms(sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : null),
+  };
+}
+
+/** One scenario over all its rounds: every answer of every round counts once. */
+function summarize(scenario, runs) {
+  const latencies = runs.flatMap((run) => run.latencies);
+  const seconds = runs.reduce((sum, run) => sum + run.seconds, 0);
+  const sum = (pick) => runs.reduce((total, run) => total + pick(run), 0);
+  const statusCodes = {};
+  for (const run of runs) {
+    for (const [code, { count }] of Object.entries(run.result.statusCodeStats ?? {})) {
+      statusCodes[code] = (statusCodes[code] ?? 0) + count;
+    }
+  }
+  return {
+    id: scenario.id,
+    label: scenario.label,
+    note: scenario.note,
+    answered: latencies.length,
+    non2xx: sum((run) => run.result.non2xx),
+    unexpectedBody: sum((run) => run.unexpected),
+    errors: sum((run) => run.result.errors),
+    timeouts: sum((run) => run.result.timeouts),
+    statusCodes,
+    failureSamples: runs.flatMap((run) => run.samples).slice(0, 5),
+    seconds: Math.round(seconds * 1000) / 1000,
+    reqPerSec: Math.round((latencies.length / seconds) * 10) / 10,
+    latencyMs: latencySummary(latencies),
+    prepSeconds: Math.round(sum((run) => run.prepSeconds) * 10) / 10,
+    rounds: runs.map((run) => ({
+      answered: run.latencies.length,
+      seconds: Math.round(run.seconds * 1000) / 1000,
+      reqPerSec: Math.round((run.latencies.length / run.seconds) * 10) / 10,
+      latencyMs: latencySummary(run.latencies),
+      prepSeconds: Math.round(run.prepSeconds * 10) / 10,
+      // autocannon's own summary (whole-millisecond histogram of 2xx answers only,
+      // per-second request samples), kept for cross-checking.
+      autocannon: {
+        duration: run.result.duration,
+        latency: run.result.latency,
+        requests: run.result.requests,
+        throughput: run.result.throughput,
+        non2xx: run.result.non2xx,
+        errors: run.result.errors,
+        timeouts: run.result.timeouts,
+        resets: run.result.resets,
+      },
+    })),
+  };
+}
+
+// ---------------------------------------------------------------- report
+
+function table(rows, floor) {
+  const header = ["scenario", "requests", "non-2xx", "bad body", "req/s", "p50 ms", "p99 ms", "p50 / floor", "p99 / floor"];
+  if (ROUNDS > 1) header.push("p50 ms by round");
+  const fmt = (x, digits = 2) => (x === null || x === undefined ? "-" : x.toFixed(digits));
+  const lines = rows.map((r) => [
+    r.label,
+    String(r.answered),
+    String(r.non2xx + r.errors),
+    String(r.unexpectedBody),
+    fmt(r.reqPerSec, 0),
+    fmt(r.latencyMs.p50),
+    fmt(r.latencyMs.p99),
+    floor ? `${fmt(r.latencyMs.p50 / floor.latencyMs.p50, 1)}x` : "-",
+    floor ? `${fmt(r.latencyMs.p99 / floor.latencyMs.p99, 1)}x` : "-",
+    ...(ROUNDS > 1 ? [r.rounds.map((round) => fmt(round.latencyMs.p50, 1)).join(" / ")] : []),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const render = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  return [render(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(render)].join("\n");
+}
+
+/** The commit measured, and the files that differed from it (the numbers are of the tree, not the commit). */
+function gitState() {
+  try {
+    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    const changed = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: ROOT, encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .map((line) => line.slice(3));
+    return { commit, changed };
+  } catch {
+    return null;
+  }
+}
+
+function packageVersion(name) {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")).version;
+  } catch {
+    return null;
+  }
+}
+
+/** Lines of a server log that say something went wrong or the Worker was rebuilt mid-run. */
+function logWarnings(server) {
+  let text = "";
+  try {
+    text = readFileSync(server.logPath, "utf8");
+  } catch {
+    return [];
+  }
+  const noise = /Request\.cf|workers\.cloudflare\.com|getaddrinfo|GetAddrInfoReqWrap|Unknown user config|update available/;
+  return text
+    .split("\n")
+    .filter((line) => /error|exception|reload|detected changes|uncaught|\s5\d\d\s/i.test(line) && !noise.test(line))
+    .slice(0, 20);
+}
+
+// ---------------------------------------------------------------- main
+
+async function main() {
+  const startedAt = new Date();
+  const git = gitState();
+  console.error(
+    `bench: ${REQUESTS} requests per scenario in ${ROUNDS} round(s) after ${WARMUP} warm-up, ${CONNECTIONS} connections (${cpus().length} CPUs)`,
+  );
+  console.error("starting wrangler dev (Baton and the bare Durable Object Worker)...");
+  const [baton, bare] = await Promise.all([
+    startServer("baton", ROOT, "/.well-known/jwks.json"),
+    startServer("bare", join(BENCH, "bare"), "/"),
+  ]);
+  console.error(`  Baton on ${baton.base}, bare DO on ${bare.base}`);
+  const byName = { baton, bare };
+
+  // Rounds alternate the scenarios, so a machine that slows down (a noisy neighbour, the
+  // other server's background work) shows up as rounds that disagree, not as a fake ratio.
+  const runs = new Map(scenarios.map((scenario) => [scenario.id, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    const count = Math.floor(REQUESTS / ROUNDS) + (round < REQUESTS % ROUNDS ? 1 : 0);
+    const warmup = round === 0 ? WARMUP : 0;
+    for (const scenario of scenarios) {
+      const server = byName[scenario.server];
+      console.error(`\n${scenario.label}${ROUNDS > 1 ? `, round ${round + 1}/${ROUNDS}` : ""}`);
+      const prepStarted = performance.now();
+      const items = await scenario.prepare(server, warmup + count);
+      const prepSeconds = (performance.now() - prepStarted) / 1000;
+      if (warmup > 0) {
+        const warm = await fire(server, scenario, items.slice(0, warmup));
+        const bad = warm.result.non2xx + warm.result.errors + warm.unexpected;
+        console.error(`  warm-up: ${warmup} requests in ${warm.seconds.toFixed(1)} s${bad ? `, ${bad} FAILED` : ""}`);
+      }
+      const run = await fire(server, scenario, items.slice(warmup));
+      run.prepSeconds = prepSeconds;
+      runs.get(scenario.id).push(run);
+      const { p50, p99 } = latencySummary(run.latencies);
+      const bad = run.result.non2xx + run.result.errors + run.unexpected;
+      console.error(
+        `  measured: ${run.latencies.length} in ${run.seconds.toFixed(1)} s, p50 ${p50} ms, p99 ${p99} ms` +
+          (bad ? `, ${bad} FAILED: ${run.samples[0] ?? ""}` : ""),
+      );
+    }
+  }
+  const rows = scenarios.map((scenario) => summarize(scenario, runs.get(scenario.id)));
+
+  const floor = rows.find((r) => r.id === "bare-do");
+  const ratio = (id, p) => {
+    const row = rows.find((r) => r.id === id);
+    return row && floor ? Math.round((row.latencyMs[p] / floor.latencyMs[p]) * 100) / 100 : null;
+  };
+  const ratios = {
+    redeemP50OverFloorP50: ratio("redeem", "p50"),
+    advanceP50OverFloorP50: ratio("advance", "p50"),
+    redeemP99OverFloorP99: ratio("redeem", "p99"),
+    advanceP99OverFloorP99: ratio("advance", "p99"),
+  };
+  const warnings = Object.fromEntries(servers.map((s) => [s.name, logWarnings(s)]));
+  const failures = rows.filter((r) => r.non2xx + r.errors + r.unexpectedBody > 0 || r.answered !== REQUESTS);
+
+  console.log(
+    `\nBaton bench: ${REQUESTS} requests per scenario in ${ROUNDS} round(s), ${CONNECTIONS} connections, ${WARMUP} warm-up (not measured)\n`,
+  );
+  console.log(table(rows, floor));
+  console.log(
+    `\nredeem p50 = ${ratios.redeemP50OverFloorP50}x bare DO p50; advance p50 = ${ratios.advanceP50OverFloorP50}x bare DO p50`,
+  );
+  console.log(
+    "latency: client-side per request, over every answer of every round; req/s: answers / time from first request to last answer",
+  );
+  for (const [name, lines] of Object.entries(warnings)) {
+    if (lines.length > 0) console.log(`\nWARNING: the ${name} server log has suspicious lines:\n  ${lines.join("\n  ")}`);
+  }
+
+  const report = {
+    startedAt: startedAt.toISOString(),
+    config: { requests: REQUESTS, warmup: WARMUP, connections: CONNECTIONS, rounds: ROUNDS, prepConcurrency: PREP_CONCURRENCY },
+    environment: {
+      node: process.version,
+      platform: `${platform()} ${release()} ${arch()}`,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? null,
+      memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+      wrangler: packageVersion("wrangler"),
+      workerd: packageVersion("workerd"),
+      autocannon: packageVersion("autocannon"),
+      git,
+    },
+    scenarios: rows,
+    ratios,
+    serverLogWarnings: warnings,
+  };
+  const resultsDir = join(BENCH, "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = `${startedAt.toISOString().replace(/[:.]/g, "-")}.json`;
+  writeFileSync(join(resultsDir, file), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(`\nraw results: bench/results/${file}`);
+
+  if (failures.length > 0) {
+    console.log(`\nFAILED: ${failures.map((r) => r.id).join(", ")} had errors or unexpected answers; see the raw results`);
+    return 1;
+  }
+  return 0;
+}
+
+let code = 1;
+try {
+  code = await main();
+} catch (error) {
+  console.error(`\nbench failed: ${error instanceof Error ? error.stack : error}`);
+  code = 1;
+} finally {
+  await cleanup(flags["keep-state"] || code !== 0);
+}
+process.exit(code);

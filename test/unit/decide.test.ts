@@ -1,0 +1,236 @@
+import { describe, expect, it } from "vitest";
+import deployment from "../../examples/workflows/deployment.json";
+import { compileWorkflow } from "../../src/policy/compile.js";
+import { decide } from "../../src/policy/decide.js";
+import { applyEffects, nonceKey } from "../../src/policy/fold.js";
+import type { AttestationClaims, CapabilityClaims, LedgerRequest, LedgerState, Outcome } from "../../src/policy/types.js";
+
+// decide() is pure: fixed inputs, fixed time, no Durable Object. The integration
+// tests prove the shell persists what it decides; these pin the decisions.
+const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
+const NOW_S = NOW / 1000;
+const PARAMS = { service: "checkout", version: "2.4.1" };
+
+const workflow = await compileWorkflow(deployment);
+const SKEW = workflow.definition.clock_skew_seconds;
+
+function state(overrides: Partial<LedgerState> = {}, spent = new Set<string>()): LedgerState {
+  return {
+    record: {
+      seq: "seq-1",
+      workflowId: workflow.id,
+      workflow: workflow.hash,
+      params: PARAMS,
+      subject: "user:alice",
+      actor: "agent-7",
+      orchestrator: "orchestrator",
+      createdAt: NOW - 1000,
+    },
+    status: "active",
+    sealReason: null,
+    stage: 0,
+    uses: [],
+    evidence: [],
+    capability: { jti: "cap-1", exp: NOW_S + 600, reissues: 0 },
+    nonceUsed: (kind, jti) => spent.has(nonceKey(kind, jti)),
+    ...overrides,
+  };
+}
+
+function capability(overrides: Partial<CapabilityClaims> = {}): CapabilityClaims {
+  return {
+    iss: "https://baton.test",
+    sub: "user:alice",
+    act: { sub: "agent-7" },
+    aud: ["deployer"],
+    iat: NOW_S - 10,
+    nbf: NOW_S - 10,
+    exp: NOW_S + 600,
+    jti: "cap-1",
+    seq: "seq-1",
+    stage: "canary",
+    workflow: workflow.hash,
+    receipt: "r0",
+    authorization_details: [],
+    evidence: null,
+    ...overrides,
+  };
+}
+
+const canaryArgs = { ...PARAMS, percent: 10 };
+function redeem(token: Partial<CapabilityClaims> = {}, args: Record<string, unknown> = canaryArgs, action = "deploy.canary"): LedgerRequest {
+  return { kind: "redeem", tool: "deployer", action, args, token: capability(token), tokenDigest: "d" };
+}
+
+function evidence(claims: Partial<AttestationClaims> = {}): LedgerRequest {
+  return {
+    kind: "evidence",
+    fresh: { jti: "cap-2" },
+    attestation: {
+      ok: true,
+      kid: "monitor-dev-1",
+      digest: "att-digest",
+      claims: {
+        iss: "monitor",
+        seq: "seq-1",
+        stage: "canary",
+        type: "canary_passed",
+        iat: NOW_S - 60,
+        jti: "att-1",
+        facts: { ...PARAMS, error_rate: 0.001 },
+        ...claims,
+      },
+    },
+  };
+}
+
+const codeOf = (outcome: Outcome) => outcome.code;
+
+describe("decide(): the gate", () => {
+  it("allows the granted action once, spends the token, and changes nothing else", () => {
+    const outcome = decide(workflow, state(), redeem(), NOW);
+    expect(outcome).toMatchObject({ decision: "ALLOW", code: null, mint: null });
+    expect(outcome.effects).toEqual([
+      { type: "use", grant: 0 },
+      { type: "spend", kind: "capability", jti: "cap-1" },
+    ]);
+  });
+
+  it("exp is exclusive and widened by the workflow's skew, never more", () => {
+    expect(codeOf(decide(workflow, state(), redeem({ exp: NOW_S - SKEW + 1 }), NOW))).toBeNull();
+    expect(codeOf(decide(workflow, state(), redeem({ exp: NOW_S - SKEW }), NOW))).toBe("TOKEN_EXPIRED");
+    expect(codeOf(decide(workflow, state(), redeem({ nbf: NOW_S + SKEW }), NOW))).toBeNull();
+    expect(codeOf(decide(workflow, state(), redeem({ nbf: NOW_S + SKEW + 1 }), NOW))).toBe("TOKEN_INVALID");
+  });
+
+  it("checks in a fixed order: audience before time before stage before nonce", () => {
+    const everythingWrong = redeem({ aud: ["db"], exp: NOW_S - 100, stage: "rollout" });
+    expect(codeOf(decide(workflow, state(), everythingWrong, NOW))).toBe("AUDIENCE_MISMATCH");
+    expect(codeOf(decide(workflow, state(), redeem({ exp: NOW_S - 100, stage: "rollout" }), NOW))).toBe("TOKEN_EXPIRED");
+    const spent = new Set([nonceKey("capability", "cap-1")]);
+    expect(codeOf(decide(workflow, state({}, spent), redeem({ stage: "rollout" }), NOW))).toBe("SEQUENCE_VIOLATION");
+    expect(codeOf(decide(workflow, state({}, spent), redeem(), NOW))).toBe("REPLAY_NONCE");
+  });
+
+  it("refuses tokens of another sequence or workflow version, and superseded ones", () => {
+    expect(decide(workflow, state(), redeem({ seq: "seq-2" }), NOW).code).toBe("TOKEN_INVALID");
+    expect(decide(workflow, state(), redeem({ workflow: "another-hash" }), NOW).code).toBe("TOKEN_INVALID");
+    const reissued = state({ capability: { jti: "cap-9", exp: NOW_S + 600, reissues: 1 } });
+    expect(decide(workflow, reissued, redeem(), NOW)).toMatchObject({ code: "TOKEN_INVALID", message: /superseded/ });
+  });
+
+  it("an ungranted action is SCOPE_EXCEEDED; a false or erroring condition is CONDITION_FAILED", () => {
+    expect(decide(workflow, state(), redeem({}, canaryArgs, "deploy.rollout"), NOW).code).toBe("SCOPE_EXCEEDED");
+    const tooMuch = decide(workflow, state(), redeem({}, { ...canaryArgs, percent: 11 }), NOW);
+    expect(tooMuch).toMatchObject({ code: "CONDITION_FAILED", details: { reason: "false" } });
+    // `percent` missing: CEL raises "no such key", which must deny, never allow.
+    const erroring = decide(workflow, state(), redeem({}, PARAMS), NOW);
+    expect(erroring).toMatchObject({ decision: "DENY", code: "CONDITION_FAILED", details: { reason: "error" } });
+    // A string where a number is compared: also an error, also a denial.
+    expect(decide(workflow, state(), redeem({}, { ...canaryArgs, percent: "5" }), NOW).code).toBe("CONDITION_FAILED");
+  });
+
+  it("a sealed sequence refuses everything, whatever else is wrong", () => {
+    const sealed = state({ status: "sealed", sealReason: "completed" });
+    for (const request of [redeem(), redeem({ aud: ["x"] }), evidence(), { kind: "reissue", agent: "agent-7", fresh: { jti: "x" } } as const]) {
+      expect(decide(workflow, sealed, request, NOW)).toMatchObject({ decision: "DENY", code: "SEALED_SEQUENCE", effects: [] });
+    }
+    expect(decide(workflow, sealed, { kind: "revoke", orchestrator: "o", reason: "r" }, NOW).code).toBe("SEALED_SEQUENCE");
+  });
+
+  it("the last stage's last use seals the sequence", () => {
+    const rollout = state({ stage: 1, capability: { jti: "cap-2", exp: NOW_S + 600, reissues: 0 } });
+    const outcome = decide(workflow, rollout, redeem({ jti: "cap-2", stage: "rollout" }, PARAMS, "deploy.rollout"), NOW);
+    expect(outcome.effects).toContainEqual({ type: "seal", reason: "completed" });
+  });
+});
+
+describe("decide(): evidence", () => {
+  it("a satisfying attestation advances and plans the next capability from `now`", () => {
+    const outcome = decide(workflow, state(), evidence(), NOW);
+    expect(outcome.decision).toBe("ALLOW");
+    expect(outcome.effects).toContainEqual({ type: "advance", stage: 1 });
+    expect(outcome.mint).toMatchObject({ stageId: "rollout", jti: "cap-2", iat: NOW_S, exp: NOW_S + 600, aud: ["deployer"] });
+    expect(outcome.mint?.evidence).toEqual([{ requirement: 0, iss: "monitor", type: "canary_passed", jti: "att-1", digest: "att-digest" }]);
+  });
+
+  it("freshness boundaries: max age plus skew, future iat beyond skew, exp passed", () => {
+    const maxAge = 900;
+    expect(decide(workflow, state(), evidence({ iat: NOW_S - maxAge - SKEW }), NOW).decision).toBe("ALLOW");
+    expect(decide(workflow, state(), evidence({ iat: NOW_S - maxAge - SKEW - 1 }), NOW).code).toBe("EVIDENCE_STALE");
+    expect(decide(workflow, state(), evidence({ iat: NOW_S + SKEW }), NOW).decision).toBe("ALLOW");
+    expect(decide(workflow, state(), evidence({ iat: NOW_S + SKEW + 1 }), NOW).code).toBe("EVIDENCE_STALE");
+    expect(decide(workflow, state(), evidence({ exp: NOW_S - SKEW }), NOW).code).toBe("EVIDENCE_STALE");
+  });
+
+  it("refuses evidence of another sequence, stage, type, version, or a spent jti", () => {
+    expect(decide(workflow, state(), evidence({ seq: "seq-2" }), NOW).code).toBe("EVIDENCE_INVALID");
+    expect(decide(workflow, state(), evidence({ stage: "rollout" }), NOW).code).toBe("SEQUENCE_VIOLATION");
+    expect(decide(workflow, state(), evidence({ type: "canary_started" }), NOW).code).toBe("EVIDENCE_INVALID");
+    expect(decide(workflow, state(), evidence({ iss: "ci" }), NOW).code).toBe("EVIDENCE_INVALID");
+    const otherVersion = evidence({ facts: { ...PARAMS, version: "2.4.2", error_rate: 0 } });
+    expect(decide(workflow, state(), otherVersion, NOW).code).toBe("CONDITION_FAILED");
+    const spent = new Set([nonceKey("attestation", "att-1")]);
+    expect(decide(workflow, state({}, spent), evidence(), NOW).code).toBe("REPLAY_NONCE");
+    const unverified: LedgerRequest = { kind: "evidence", fresh: { jti: "x" }, attestation: { ok: false, digest: "d", message: "bad signature" } };
+    expect(decide(workflow, state(), unverified, NOW)).toMatchObject({ code: "EVIDENCE_INVALID", message: "bad signature" });
+  });
+});
+
+describe("decide(): re-issue and revoke", () => {
+  const reissue: LedgerRequest = { kind: "reissue", agent: "agent-7", fresh: { jti: "cap-r" } };
+
+  it("re-issues up to the stage's limit, counting each one", () => {
+    const limit = workflow.definition.stages[0]!.max_reissues;
+    let current = state();
+    const spent = new Set<string>();
+    for (let i = 0; i < limit; i++) {
+      const outcome = decide(workflow, current, reissue, NOW);
+      expect(outcome.decision).toBe("ALLOW");
+      current = applyEffects(current, outcome.effects, spent);
+    }
+    expect(current.capability?.reissues).toBe(limit);
+    expect(decide(workflow, current, reissue, NOW)).toMatchObject({ code: "SCOPE_EXCEEDED", details: { max_reissues: limit } });
+  });
+
+  it("nothing is re-issued for a stage whose uses are spent", () => {
+    expect(decide(workflow, state({ uses: [1] }), reissue, NOW).code).toBe("SCOPE_EXCEEDED");
+  });
+
+  it("revoke seals with reason revoked", () => {
+    const outcome = decide(workflow, state(), { kind: "revoke", orchestrator: "o", reason: "done" }, NOW);
+    expect(outcome.effects).toEqual([{ type: "seal", reason: "revoked" }]);
+    expect(applyEffects(state(), outcome.effects, new Set())).toMatchObject({ status: "sealed", sealReason: "revoked" });
+  });
+});
+
+describe("decide() is a function", () => {
+  it("same inputs, same outcome; the state passed in is never mutated", () => {
+    const before = state();
+    const snapshot = structuredClone({ ...before, nonceUsed: undefined });
+    const requests = [redeem(), evidence(), redeem({}, { ...canaryArgs, percent: 50 })];
+    for (const request of requests) {
+      expect(decide(workflow, before, request, NOW)).toEqual(decide(workflow, before, request, NOW));
+    }
+    expect({ ...before, nonceUsed: undefined }).toEqual(snapshot);
+  });
+
+  it("folding a full run reproduces the sequence: canary, evidence, rollout, seal", () => {
+    const spent = new Set<string>();
+    let current = state({}, spent);
+    const step = (request: LedgerRequest) => {
+      const outcome = decide(workflow, current, request, NOW);
+      expect(outcome.decision).toBe("ALLOW");
+      current = { ...applyEffects(current, outcome.effects, spent), nonceUsed: current.nonceUsed };
+      return outcome;
+    };
+    step(redeem());
+    step(evidence());
+    expect(current).toMatchObject({ stage: 1, uses: [], evidence: [], capability: { jti: "cap-2", reissues: 0 } });
+    step(redeem({ jti: "cap-2", stage: "rollout" }, PARAMS, "deploy.rollout"));
+    expect(current.status).toBe("sealed");
+    expect([...spent].sort()).toEqual(["attestation:att-1", "capability:cap-1", "capability:cap-2"]);
+    // The replayed first token is refused twice over: spent, and the sequence is sealed.
+    expect(decide(workflow, current, redeem(), NOW).code).toBe("SEALED_SEQUENCE");
+  });
+});
