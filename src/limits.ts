@@ -18,6 +18,15 @@ export const CAPABILITY_MAX_REISSUES = 100;
 export const ATTESTATION_DEFAULT_MAX_AGE_SECONDS = 600;
 export const ATTESTATION_MAX_AGE_SECONDS = 86_400;
 
+/** Default and upper bound of how long an approval counts after it was signed. */
+export const APPROVAL_DEFAULT_MAX_AGE_SECONDS = 3600;
+export const APPROVAL_MAX_AGE_SECONDS = 7 * 86_400;
+/** Most approvals one gate can require (k of n). */
+export const GATE_MAX_APPROVALS = 16;
+
+/** A DPoP proof is accepted this long after its `iat` (RFC 9449 leaves the window to the server). */
+export const DPOP_PROOF_MAX_AGE_SECONDS = 60;
+
 /** Clock skew tolerated on exp/nbf/iat; configurable down to 0, never above this. */
 export const CLOCK_SKEW_MAX_SECONDS = 5;
 

@@ -3,7 +3,16 @@ import { SignJWT, decodeJwt, importJWK } from "jose";
 import backupCheckerKey from "../examples/keys/backup-checker.private.jwk.json";
 import ciKey from "../examples/keys/ci.private.jwk.json";
 import monitorKey from "../examples/keys/monitor.private.jwk.json";
+import { signApproval } from "../src/cli/approval-lib.mjs";
 import type { ReceiptClaims } from "../src/tokens/receipt.js";
+import alice from "../examples/keys/approvers/alice.private.jwk.json";
+import felix from "../examples/keys/approvers/felix.private.jwk.json";
+import fran from "../examples/keys/approvers/fran.private.jwk.json";
+import sam from "../examples/keys/approvers/sam.private.jwk.json";
+import sasha from "../examples/keys/approvers/sasha.private.jwk.json";
+import sol from "../examples/keys/approvers/sol.private.jwk.json";
+import expenseCheckerKey from "../examples/keys/expense-checker.private.jwk.json";
+import quorumFixture from "./fixtures/approvers.json";
 
 /** API keys of the example clients (examples/dev-credentials.json) and the test-only ones. */
 export const KEY = {
@@ -17,6 +26,11 @@ export const KEY = {
   reviewBot: "dev-tool-review-bot-key",
   attester: "dev-attester-key",
   auditor: "dev-auditor-key",
+  approvals: "dev-approver-key",
+  expenses: "dev-tool-expenses-key",
+  payments: "dev-tool-payments-key",
+  observability: "dev-tool-observability-key",
+  runtime: "dev-tool-runtime-key",
 } as const;
 
 export interface ApiResult<T = Record<string, unknown>> {
@@ -55,6 +69,11 @@ export const PARAMS = {
   "code-review": { repo: "acme/shop", pr: 42, commit: "0123456789abcdef0123456789abcdef01234567" },
   "short-lived": { ticket: "T-1" },
   "two-keys": { limit: 100 },
+  reimbursement: { report: "R-2026-117", employee: "alice", total: 500, currency: "EUR" },
+  "incident-response": { incident: "INC-42", service: "checkout" },
+  "approvals-short": { ticket: "T-2" },
+  quorum: { ticket: "T-3" },
+  budget: { limit: 500 },
 } as const;
 
 export type WorkflowId = keyof typeof PARAMS;
@@ -65,11 +84,14 @@ export interface Started {
   receipt: string;
 }
 
-export async function start(workflow: WorkflowId, options: { key?: string; headers?: Record<string, string> } = {}): Promise<Started> {
+export async function start(
+  workflow: WorkflowId,
+  options: { key?: string; headers?: Record<string, string>; params?: Record<string, unknown>; body?: Record<string, unknown> } = {},
+): Promise<Started> {
   const result = await api("POST", "/v1/sequences", {
     key: options.key ?? KEY.orchestrator,
     headers: options.headers,
-    body: { workflow, params: PARAMS[workflow], subject: "user:alice", actor: "agent-7" },
+    body: { workflow, params: options.params ?? PARAMS[workflow], subject: "user:alice", actor: "agent-7", ...options.body },
   });
   if (result.status !== 201) throw new Error(`start failed: ${result.status} ${JSON.stringify(result.body)}`);
   return { seq: result.body.sequence, capability: result.body.capability, receipt: result.body.receipt };
@@ -97,7 +119,7 @@ export function claimsOf(receipt: string): ReceiptClaims {
   return decodeJwt(receipt) as unknown as ReceiptClaims;
 }
 
-const ATTESTER_KEYS = { monitor: monitorKey, "backup-checker": backupCheckerKey, ci: ciKey } as const;
+const ATTESTER_KEYS = { monitor: monitorKey, "backup-checker": backupCheckerKey, ci: ciKey, "expense-checker": expenseCheckerKey } as const;
 export type AttesterId = keyof typeof ATTESTER_KEYS;
 
 export interface AttestationOptions {
@@ -141,4 +163,65 @@ export async function ledgerState(seq: string) {
   const { body } = await describe_(seq);
   const { head: _head, ...rest } = body;
   return rest;
+}
+
+/** Private keys of the example approvers and of the twenty test approvers (q01..q20, group quorum). */
+export const APPROVER_KEYS: Record<string, Record<string, unknown>> = {
+  alice,
+  felix,
+  fran,
+  sam,
+  sasha,
+  sol,
+  ...Object.fromEntries(quorumFixture.approvers.map((key) => [key.approver, key])),
+};
+
+/** What the pending gate asks approvers to approve (GET /v1/sequences/:id). */
+export async function approvalRequest(seq: string) {
+  const { body } = await describe_(seq);
+  return body.next_gate?.approvals;
+}
+
+export interface ApprovalOptions {
+  decision?: "approve" | "reject";
+  /** Sign this subject instead of the one Baton shows (to move an approval elsewhere). */
+  subject?: Record<string, any>;
+  /** Sign with this approver's key while naming another (`iss`). */
+  as?: string;
+  iat?: number;
+  exp?: number;
+  jti?: string;
+}
+
+/** Signs an approval exactly as the approver CLI does (src/cli/approval-lib.mjs). */
+export async function signedApproval(seq: string, approver: string, options: ApprovalOptions = {}): Promise<string> {
+  const subject = options.subject ?? (await approvalRequest(seq))?.subject;
+  if (!subject) throw new Error(`sequence ${seq} shows nothing to approve`);
+  const privateJwk = APPROVER_KEYS[approver];
+  if (!privateJwk) throw new Error(`no key for approver ${approver}`);
+  return signApproval({
+    privateJwk: privateJwk as never,
+    approver: options.as ?? approver,
+    subject: subject as never,
+    decision: options.decision,
+    iat: options.iat,
+    exp: options.exp,
+    jti: options.jti,
+  });
+}
+
+export function submitApproval(seq: string, approval: string, key: string = KEY.approvals) {
+  return api("POST", `/v1/sequences/${seq}/approvals`, { key, body: { approval } });
+}
+
+export async function approve(seq: string, approver: string, options: ApprovalOptions = {}) {
+  return submitApproval(seq, await signedApproval(seq, approver, options));
+}
+
+/** Baton's published keys as a lookup for offline receipt-chain verification. */
+export async function jwksLookup() {
+  const { body } = await api("GET", "/.well-known/jwks.json");
+  const keys = new Map<string, { key: CryptoKey; alg: string }>();
+  for (const jwk of body.keys) keys.set(jwk.kid, { key: (await importJWK(jwk, jwk.alg)) as CryptoKey, alg: jwk.alg });
+  return (kid: string) => keys.get(kid);
 }

@@ -3,17 +3,9 @@ import { evictDurableObject } from "cloudflare:test";
 import { createLocalJWKSet, decodeJwt, jwtVerify } from "jose";
 import { describe, expect, it } from "vitest";
 import { verifyReceiptChain } from "../src/audit/verify-chain.js";
-import { KEY, PARAMS, api, attest, claimsOf, describe_, receipts, redeem, start, submitEvidence } from "./helpers.js";
+import { KEY, PARAMS, api, attest, jwksLookup, claimsOf, describe_, receipts, redeem, start, submitEvidence } from "./helpers.js";
 
 const canaryArgs = { ...PARAMS.deployment, percent: 5 };
-
-async function jwksLookup() {
-  const { body } = await api("GET", "/.well-known/jwks.json");
-  const { importJWK } = await import("jose");
-  const keys = new Map<string, { key: CryptoKey; alg: string }>();
-  for (const jwk of body.keys) keys.set(jwk.kid, { key: (await importJWK(jwk, jwk.alg)) as CryptoKey, alg: jwk.alg });
-  return (kid: string) => keys.get(kid);
-}
 
 async function finishedDeployment() {
   const { seq, capability } = await start("deployment");

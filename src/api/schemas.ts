@@ -45,17 +45,31 @@ export const StartSequenceBody = z
     params: z.record(z.string(), z.unknown()).openapi({ example: { service: "checkout", version: "2.4.1" } }),
     subject: Name.openapi({ description: "the user on whose behalf", example: "user:alice" }),
     actor: Name.openapi({ description: "the agent that will act", example: "agent-7" }),
+    actor_jwk: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .openapi({ description: "the actor's public key (JWK); required by sender-constrained workflows, which bind capabilities to it" }),
   })
   .strict()
   .openapi("StartSequence");
 
 export const EvidenceBody = z.object({ attestation: CompactJws }).strict().openapi("Evidence");
+export const ApprovalBody = z.object({ approval: CompactJws }).strict().openapi("Approval");
 
 export const RedeemBody = z
   .object({
     token: CompactJws.openapi({ description: "the capability" }),
     action: z.string().min(1).max(128).openapi({ example: "deploy.canary" }),
     args: z.record(z.string(), z.unknown()).default({}).openapi({ example: { service: "checkout", version: "2.4.1", percent: 5 } }),
+    dpop: z
+      .object({
+        proof: CompactJws.openapi({ description: "the DPoP header the agent sent the tool" }),
+        htm: z.string().min(1).max(16).openapi({ example: "POST", description: "the method of the agent's request to the tool" }),
+        htu: z.url().max(2048).openapi({ description: "the URL of the agent's request to the tool" }),
+      })
+      .strict()
+      .optional()
+      .openapi({ description: "required for sender-constrained capabilities (cnf.jkt), RFC 9449" }),
   })
   .strict()
   .openapi("Redeem");

@@ -2,6 +2,8 @@ import devConfig from "../../examples/dev-config.json";
 import codeReview from "../../examples/workflows/code-review.json";
 import dataMigration from "../../examples/workflows/data-migration.json";
 import deployment from "../../examples/workflows/deployment.json";
+import incidentResponse from "../../examples/workflows/incident-response.json";
+import reimbursement from "../../examples/workflows/reimbursement.json";
 
 /**
  * DEVELOPMENT ONLY: the example workflows, attesters and clients bundled with the
@@ -9,5 +11,5 @@ import deployment from "../../examples/workflows/deployment.json";
  */
 export const BUNDLED_EXAMPLE_CONFIG = {
   ...devConfig,
-  workflows: [deployment, dataMigration, codeReview],
+  workflows: [deployment, dataMigration, codeReview, reimbursement, incidentResponse],
 };

@@ -3,10 +3,16 @@ import { BatonError } from "../errors.js";
 import { CONFIG_MAX_BYTES } from "../limits.js";
 import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow, formatPath } from "../policy/compile.js";
 import { BUNDLED_EXAMPLE_CONFIG } from "./bundled.js";
-import { type Client, ConfigSchema, type PublicJwk } from "./schema.js";
+import { type Approver, type Client, ConfigSchema, type PublicJwk } from "./schema.js";
 
 export interface AttesterKey {
   attester: string;
+  jwk: PublicJwk;
+  key: CryptoKey;
+}
+
+export interface ApproverKey {
+  approver: Approver;
   jwk: PublicJwk;
   key: CryptoKey;
 }
@@ -18,6 +24,8 @@ export interface BatonConfig {
   workflows: ReadonlyMap<string, CompiledWorkflow>;
   /** Attester verification keys by kid: the key, not a claim, says who signed. */
   attesterKeys: ReadonlyMap<string, AttesterKey>;
+  /** Approver verification keys by kid: the person is the key's owner, never a name in the token. */
+  approverKeys: ReadonlyMap<string, ApproverKey>;
   clients: readonly Client[];
   source: "binding" | "bundled-examples";
 }
@@ -45,9 +53,11 @@ export async function parseConfig(input: unknown, source: BatonConfig["source"] 
   const issues: ConfigIssue[] = [];
 
   const workflows = new Map<string, CompiledWorkflow>();
+  const compiledAt: (CompiledWorkflow | undefined)[] = [];
   for (const [index, raw] of config.workflows.entries()) {
     try {
       const compiled = await compileWorkflow(raw);
+      compiledAt[index] = compiled;
       if (workflows.has(compiled.id)) {
         issues.push({ path: `workflows[${index}].id`, message: `duplicate workflow id ${compiled.id}` });
       }
@@ -80,8 +90,36 @@ export async function parseConfig(input: unknown, source: BatonConfig["source"] 
     }
   }
 
+  const approverKeys = new Map<string, ApproverKey>();
+  for (const [a, approver] of config.approvers.entries()) {
+    for (const [k, jwk] of approver.keys.entries()) {
+      try {
+        const key = (await importJWK(jwk, jwk.alg)) as CryptoKey;
+        approverKeys.set(jwk.kid, { approver, jwk, key });
+      } catch (error) {
+        issues.push({ path: `approvers[${a}].keys[${k}]`, message: `unusable key: ${(error as Error).message}` });
+      }
+    }
+  }
+
+  // A gate that asks for more approvers than its group has could never open.
+  for (const [index, compiled] of compiledAt.entries()) {
+    compiled?.gates.forEach((gate, g) => {
+      const wanted = gate?.approvals;
+      if (!wanted) return;
+      const members = config.approvers.filter((a) => a.groups.includes(wanted.group)).length;
+      if (members < wanted.count) {
+        const path = g === compiled.definition.stages.length ? "complete.gate" : `stages[${g}].gate`;
+        issues.push({
+          path: `workflows[${index}].${path}.approvals.count`,
+          message: `needs ${wanted.count} approvers of group ${wanted.group}; the configuration has ${members}`,
+        });
+      }
+    });
+  }
+
   if (issues.length > 0) throw new ConfigError(issues);
-  return { issuer: config.issuer, workflows, attesterKeys, clients: config.clients, source };
+  return { issuer: config.issuer, workflows, attesterKeys, approverKeys, clients: config.clients, source };
 }
 
 export interface ConfigBindings {

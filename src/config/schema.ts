@@ -27,11 +27,26 @@ export const AttesterSchema = z.strictObject({
   keys: z.array(PublicJwkSchema).min(1).max(16),
 });
 
+/**
+ * A person who may approve gates. `subject` is how they appear as a sequence
+ * subject (e.g. `user:carol`), for separation of duties; `groups` are what gates
+ * ask for (`finance-managers`, `sre`).
+ */
+export const ApproverSchema = z.strictObject({
+  id: Identifier,
+  description: z.string().max(500).optional(),
+  subject: z.string().min(1).max(256).optional(),
+  groups: z.array(Identifier).min(1).max(32),
+  keys: z.array(PublicJwkSchema).min(1).max(16),
+});
+export type Approver = z.infer<typeof ApproverSchema>;
+
 const Role = z.union([
   z.literal("orchestrator"),
   z.literal("agent"),
   z.literal("auditor"),
   z.literal("attester"),
+  z.literal("approver"),
   z.templateLiteral(["tool:", z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,63}$/)]),
 ]);
 export type Role = z.infer<typeof Role>;
@@ -56,20 +71,24 @@ export const ConfigSchema = z
     issuer: z.string().min(1).max(256).describe("`iss` of every token Baton signs"),
     workflows: z.array(z.unknown()).max(256),
     attesters: z.array(AttesterSchema).max(256).default([]),
+    approvers: z.array(ApproverSchema).max(1024).default([]),
     clients: z.array(ClientSchema).min(1).max(1024),
   })
   .superRefine((config, ctx) => {
     unique(config.attesters.map((a) => a.id), ["attesters"], "attester id", ctx);
+    unique(config.approvers.map((a) => a.id), ["approvers"], "approver id", ctx);
     unique(config.clients.map((c) => c.id), ["clients"], "client id", ctx);
     unique(config.clients.map((c) => c.key_sha256), ["clients"], "client key", ctx, "key_sha256");
     const kids = new Set<string>();
-    for (const [a, attester] of config.attesters.entries()) {
-      for (const [k, key] of attester.keys.entries()) {
-        // A kid names one key across all attesters: the key decides who signed.
-        if (kids.has(key.kid)) {
-          ctx.addIssue({ code: "custom", path: ["attesters", a, "keys", k, "kid"], message: `duplicate key id ${key.kid}` });
+    for (const list of ["attesters", "approvers"] as const) {
+      for (const [a, owner] of config[list].entries()) {
+        for (const [k, key] of owner.keys.entries()) {
+          // A kid names one key across all attesters and approvers: the key decides who signed.
+          if (kids.has(key.kid)) {
+            ctx.addIssue({ code: "custom", path: [list, a, "keys", k, "kid"], message: `duplicate key id ${key.kid}` });
+          }
+          kids.add(key.kid);
         }
-        kids.add(key.kid);
       }
     }
     config.clients.forEach((client, i) => {

@@ -1,7 +1,7 @@
 import type { SequenceRecord } from "../policy/types.js";
 import type { Caller } from "./protocol.js";
 
-export type SequenceOperation = "describe" | "evidence" | "capability" | "revoke" | "receipts";
+export type SequenceOperation = "describe" | "evidence" | "approval" | "capability" | "revoke" | "receipts";
 
 /**
  * Who may touch an existing sequence. Pure and exhaustive; roles come from the
@@ -12,9 +12,12 @@ export function mayAccess(caller: Caller, record: SequenceRecord, operation: Seq
   const actor = caller.role === "agent" && caller.id === record.actor;
   switch (operation) {
     case "describe":
-      return owner || actor || caller.role === "auditor";
+      // Approvers read what they are asked to approve; the approval itself is signed by their own key.
+      return owner || actor || caller.role === "auditor" || caller.role === "approver";
     case "evidence":
       return owner || actor || caller.role === "attester";
+    case "approval":
+      return owner || actor || caller.role === "approver";
     case "capability":
       return actor;
     case "revoke":

@@ -17,6 +17,7 @@ export async function mintCapability(
   receipt: string,
 ): Promise<string> {
   const items = mint.evidence.map(({ iss, type, jti }) => ({ iss, type, jti }));
+  // The digest covers each item's token hash too, so a tool can check the evidence it is shown.
   return signCapability(keyring, {
     iss: issuer,
     sub: record.subject,
@@ -32,6 +33,7 @@ export async function mintCapability(
     receipt,
     authorization_details: mint.authorization_details,
     evidence: items.length === 0 ? null : { digest: await digestJson(mint.evidence), items },
+    ...(mint.cnf ? { cnf: mint.cnf } : {}),
   });
 }
 
@@ -64,7 +66,8 @@ export function render(
     body.expires_at = capability.exp;
     body.stage ??= outcome.mint?.stageId;
   }
-  return reply(request.kind === "start" ? 201 : 200, body);
+  const status = outcome.decision === "ESCALATE" ? 202 : request.kind === "start" ? 201 : 200;
+  return reply(status, body);
 }
 
 export function capabilityBody(stored: StoredSequence, capability: StoredCapability, state: LedgerState): Record<string, unknown> {

@@ -42,4 +42,13 @@ export const MIGRATIONS: readonly string[] = [
      status INTEGER NOT NULL,
      body TEXT NOT NULL
    );`,
+  // 2: cumulative sums per grant, approvals of the pending gate (one per approver), a gate's rejection.
+  `ALTER TABLE uses ADD COLUMN total REAL NOT NULL DEFAULT 0;
+   CREATE TABLE approvals (
+     stage INTEGER NOT NULL,
+     approver TEXT NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (stage, approver)
+   );
+   ALTER TABLE sequence ADD COLUMN rejection TEXT;`,
 ];

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ApprovalClaimsSchema } from "../tokens/approval.js";
 import { AttestationClaimsSchema } from "../tokens/attestation.js";
 import { CapabilityClaimsSchema } from "../tokens/capability.js";
 
@@ -17,6 +18,7 @@ export const StartInputSchema = z.object({
   params: z.record(z.string(), z.unknown()),
   subject: z.string().min(1),
   actor: z.string().min(1),
+  actorJkt: z.string().min(1).optional(),
   idempotency: Idempotency,
 });
 
@@ -27,12 +29,41 @@ export const RedeemInputSchema = z.object({
   args: z.record(z.string(), z.unknown()),
   token: CapabilityClaimsSchema,
   tokenDigest: z.string().min(1),
+  dpop: z
+    .object({
+      proof: z.discriminatedUnion("ok", [
+        z.object({
+          ok: z.literal(true),
+          jkt: z.string(),
+          claims: z.object({ htm: z.string(), htu: z.string(), iat: z.int(), jti: z.string(), ath: z.string() }),
+        }),
+        z.object({ ok: z.literal(false), message: z.string() }),
+      ]),
+      htm: z.string(),
+      htu: z.string(),
+    })
+    .optional(),
 });
 
 export const EvidenceInputSchema = z.object({
   caller: CallerSchema,
   attestation: z.discriminatedUnion("ok", [
     z.object({ ok: z.literal(true), kid: z.string(), digest: z.string(), claims: AttestationClaimsSchema }),
+    z.object({ ok: z.literal(false), digest: z.string(), message: z.string() }),
+  ]),
+  idempotency: Idempotency,
+});
+
+export const ApprovalInputSchema = z.object({
+  caller: CallerSchema,
+  approval: z.discriminatedUnion("ok", [
+    z.object({
+      ok: z.literal(true),
+      kid: z.string(),
+      digest: z.string(),
+      approver: z.object({ id: z.string(), groups: z.array(z.string()), subject: z.string().optional() }),
+      claims: ApprovalClaimsSchema,
+    }),
     z.object({ ok: z.literal(false), digest: z.string(), message: z.string() }),
   ]),
   idempotency: Idempotency,
@@ -50,6 +81,7 @@ export const ReceiptsInputSchema = z.object({
 export type StartInput = z.input<typeof StartInputSchema>;
 export type RedeemInput = z.input<typeof RedeemInputSchema>;
 export type EvidenceInput = z.input<typeof EvidenceInputSchema>;
+export type ApprovalInput = z.input<typeof ApprovalInputSchema>;
 export type CapabilityInput = z.input<typeof CapabilityInputSchema>;
 export type RevokeInput = z.input<typeof RevokeInputSchema>;
 export type DescribeInput = z.input<typeof DescribeInputSchema>;

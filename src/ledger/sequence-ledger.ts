@@ -3,6 +3,7 @@ import type { z } from "zod";
 import { type BatonConfig, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import { type CompiledWorkflow, compileWorkflow } from "../policy/compile.js";
+import { withApprovalDigest } from "../policy/approval-subject.js";
 import { decide } from "../policy/decide.js";
 import type { LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
@@ -12,6 +13,8 @@ import { type SequenceOperation, mayAccess } from "./access.js";
 import { capabilityBody, error, mintCapability, render, reply, unknownSequence } from "./answers.js";
 import { describeSequence } from "./describe.js";
 import {
+  type ApprovalInput,
+  ApprovalInputSchema,
   type CapabilityInput,
   CapabilityInputSchema,
   type Caller,
@@ -51,7 +54,7 @@ export class SequenceLedger extends DurableObject<Env> {
   async start(raw: StartInput): Promise<LedgerAnswer> {
     const input = parse(StartInputSchema, raw);
     if (!input.ok) return input.answer;
-    const { caller, workflow, params, subject, actor, idempotency } = input.value;
+    const { caller, workflow, params, subject, actor, actorJkt, idempotency } = input.value;
     return this.#exclusive(async (config, keyring) => {
       const existing = this.#store.load();
       if (existing) {
@@ -61,6 +64,9 @@ export class SequenceLedger extends DurableObject<Env> {
       }
       const compiled = await compiledWorkflow(workflow.definition);
       if (compiled.hash !== workflow.hash) throw new Error("workflow definition does not match its hash");
+      if (compiled.definition.sender_constrained && !actorJkt) {
+        return error(new BatonError("INVALID_REQUEST", "this workflow binds capabilities to the actor's key: actor_jwk is required"));
+      }
       const record: SequenceRecord = {
         seq: this.ctx.id.toString(),
         workflowId: workflow.id,
@@ -70,6 +76,7 @@ export class SequenceLedger extends DurableObject<Env> {
         actor,
         orchestrator: caller.id,
         createdAt: Date.now(),
+        ...(actorJkt ? { actorJkt } : {}),
       };
       const stored: StoredSequence = { record, workflowDefinition: workflow.definition, capability: null };
       const state: LedgerState = {
@@ -78,7 +85,11 @@ export class SequenceLedger extends DurableObject<Env> {
         sealReason: null,
         stage: 0,
         uses: [],
+        totals: [],
         evidence: [],
+        approvals: [],
+        rejection: null,
+        approvalDigest: null,
         capability: null,
         nonceUsed: () => false,
       };
@@ -97,8 +108,15 @@ export class SequenceLedger extends DurableObject<Env> {
   async redeem(raw: RedeemInput): Promise<LedgerAnswer> {
     const input = parse(RedeemInputSchema, raw);
     if (!input.ok) return input.answer;
-    const { caller, tool, action, args, token, tokenDigest } = input.value;
-    return this.#mutate(caller, null, undefined, { kind: "redeem", tool, action, args, token, tokenDigest });
+    const { caller, tool, action, args, token, tokenDigest, dpop } = input.value;
+    return this.#mutate(caller, null, undefined, { kind: "redeem", tool, action, args, token, tokenDigest, dpop });
+  }
+
+  async approval(raw: ApprovalInput): Promise<LedgerAnswer> {
+    const input = parse(ApprovalInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const { caller, approval, idempotency } = input.value;
+    return this.#mutate(caller, "approval", idempotency, { kind: "approval", approval, fresh: { jti: crypto.randomUUID() } });
   }
 
   async evidence(raw: EvidenceInput): Promise<LedgerAnswer> {
@@ -133,7 +151,8 @@ export class SequenceLedger extends DurableObject<Env> {
     const refused = this.#refuse(stored, input.value.caller, "describe");
     if (refused || !stored) return refused ?? unknownSequence();
     const compiled = await compiledWorkflow(stored.workflowDefinition);
-    return reply(200, describeSequence(compiled, this.#store.state(stored), this.#store.head()));
+    const state = await withApprovalDigest(compiled, this.#store.state(stored));
+    return reply(200, describeSequence(compiled, state, this.#store.head(), Date.now()));
   }
 
   async receipts(raw: ReceiptsInput): Promise<LedgerAnswer> {
@@ -180,7 +199,7 @@ export class SequenceLedger extends DurableObject<Env> {
         if (replayed) return replayed;
       }
       const compiled = await compiledWorkflow(stored.workflowDefinition);
-      const state = this.#store.state(stored);
+      const state = await withApprovalDigest(compiled, this.#store.state(stored));
       const now = Date.now();
       // The live capability is handed out again as is: a read, not a decision.
       if (request.kind === "reissue" && state.status === "active" && stored.capability) {
@@ -299,6 +318,7 @@ function compiledWorkflow(definition: string): Promise<CompiledWorkflow> {
 function presentedNonce(request: LedgerRequest): string | null {
   if (request.kind === "redeem") return request.token.jti;
   if (request.kind === "evidence" && request.attestation.ok) return request.attestation.claims.jti;
+  if (request.kind === "approval" && request.approval.ok) return request.approval.claims.jti;
   return null;
 }
 

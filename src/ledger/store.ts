@@ -1,4 +1,12 @@
-import type { AcceptedEvidence, CurrentCapability, Effect, LedgerState, NonceKind, SequenceRecord } from "../policy/types.js";
+import type {
+  AcceptedApproval,
+  AcceptedEvidence,
+  CurrentCapability,
+  Effect,
+  LedgerState,
+  NonceKind,
+  SequenceRecord,
+} from "../policy/types.js";
 import { MIGRATIONS } from "./migrations.js";
 
 /** The current capability as stored: its ledger view plus the token, for re-delivery. */
@@ -67,21 +75,33 @@ export class LedgerStore {
     };
   }
 
-  /** The snapshot `decide()` reads; `nonceUsed` queries the UNIQUE index directly. */
+  /**
+   * The snapshot `decide()` reads; `nonceUsed` queries the UNIQUE index directly.
+   * `approvalDigest` is left null: the ledger derives it (hashing is async).
+   */
   state(stored: StoredSequence): LedgerState {
     const row = this.#sql
-      .exec<{ status: "active" | "sealed"; seal_reason: "completed" | "revoked" | null; stage: number }>(
-        "SELECT status, seal_reason, stage FROM sequence WHERE id = 1",
+      .exec<{ status: "active" | "sealed"; seal_reason: "completed" | "revoked" | null; stage: number; rejection: string | null }>(
+        "SELECT status, seal_reason, stage, rejection FROM sequence WHERE id = 1",
       )
       .one();
     const uses: number[] = [];
-    for (const use of this.#sql.exec<{ grant_index: number; used: number }>(
-      "SELECT grant_index, used FROM uses WHERE stage = ?",
+    const totals: number[] = [];
+    for (const use of this.#sql.exec<{ grant_index: number; used: number; total: number }>(
+      "SELECT grant_index, used, total FROM uses WHERE stage = ?",
       row.stage,
     )) {
       uses[use.grant_index] = use.used;
+      totals[use.grant_index] = use.total;
     }
-    for (let i = 0; i < uses.length; i++) uses[i] ??= 0;
+    for (let i = 0; i < uses.length; i++) {
+      uses[i] ??= 0;
+      totals[i] ??= 0;
+    }
+    const approvals = this.#sql
+      .exec<{ body: string }>("SELECT body FROM approvals WHERE stage = ? ORDER BY approver", row.stage)
+      .toArray()
+      .map((a) => JSON.parse(a.body) as AcceptedApproval);
     const evidence = this.#sql
       .exec<{ body: string }>("SELECT body FROM evidence WHERE stage = ? ORDER BY position", row.stage)
       .toArray()
@@ -98,7 +118,11 @@ export class LedgerStore {
       sealReason: row.seal_reason,
       stage: row.stage,
       uses,
+      totals,
       evidence,
+      approvals,
+      rejection: row.rejection === null ? null : JSON.parse(row.rejection),
+      approvalDigest: null,
       capability,
       nonceUsed: (kind: NonceKind, jti: string) =>
         sql.exec("SELECT 1 FROM nonces WHERE kind = ? AND jti = ?", kind, jti).toArray().length > 0,
@@ -147,9 +171,11 @@ export class LedgerStore {
         switch (effect.type) {
           case "use":
             sql.exec(
-              "INSERT INTO uses (stage, grant_index, used) VALUES (?, ?, 1) ON CONFLICT (stage, grant_index) DO UPDATE SET used = used + 1",
+              `INSERT INTO uses (stage, grant_index, used, total) VALUES (?, ?, 1, ?)
+               ON CONFLICT (stage, grant_index) DO UPDATE SET used = used + 1, total = total + excluded.total`,
               current,
               effect.grant,
+              effect.amount ?? 0,
             );
             break;
           case "spend": {
@@ -169,6 +195,17 @@ export class LedgerStore {
             sql.exec("INSERT INTO evidence (stage, position, body) VALUES (?, ?, ?)", current, count, JSON.stringify(effect.evidence));
             break;
           }
+          case "accept_approval":
+            sql.exec(
+              "INSERT INTO approvals (stage, approver, body) VALUES (?, ?, ?) ON CONFLICT (stage, approver) DO UPDATE SET body = excluded.body",
+              current,
+              effect.approval.approver,
+              JSON.stringify(effect.approval),
+            );
+            break;
+          case "reject_gate":
+            sql.exec("UPDATE sequence SET rejection = ? WHERE id = 1", JSON.stringify(effect.rejection));
+            break;
           case "advance":
             current = effect.stage;
             sql.exec("UPDATE sequence SET stage = ? WHERE id = 1", current);

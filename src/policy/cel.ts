@@ -8,6 +8,14 @@ export interface CompiledCondition {
   evaluate(bindings: Record<string, unknown>): ConditionResult;
 }
 
+/** Result of a numeric expression (a cumulative limit): a finite number, or why not. */
+export type NumberResult = { ok: true; value: number } | { ok: false; message: string };
+
+export interface CompiledNumber {
+  readonly source: string;
+  evaluate(bindings: Record<string, unknown>): NumberResult;
+}
+
 /** Thrown at configuration time only; carries the 1-based column for the error path. */
 export class CelCompileError extends Error {
   override readonly name = "CelCompileError";
@@ -26,18 +34,7 @@ const env = celEnv();
  * planned evaluation a few µs), so this runs per workflow version, never per request.
  */
 export function compileCondition(source: string): CompiledCondition {
-  let program: ReturnType<typeof plan>;
-  try {
-    program = plan(env, parse(source));
-  } catch (error) {
-    const location = (error as { location?: { start?: { column?: number } } }).location;
-    const column = location?.start?.column;
-    const raw = (error as { rawMessage?: string }).rawMessage ?? (error as Error).message;
-    throw new CelCompileError(
-      column === undefined ? `CEL parse error: ${raw}` : `CEL parse error at column ${column}: ${raw}`,
-      column,
-    );
-  }
+  const program = planned(source);
   return {
     source,
     evaluate(bindings) {
@@ -54,6 +51,42 @@ export function compileCondition(source: string): CompiledCondition {
       return { ok: false, reason: "error", message: `condition did not evaluate to a bool: ${source}` };
     },
   };
+}
+
+/** A CEL expression that must yield a finite, non-negative number (int, uint or double). */
+export function compileNumber(source: string): CompiledNumber {
+  const program = planned(source);
+  return {
+    source,
+    evaluate(bindings) {
+      let value: unknown;
+      try {
+        value = program(toCel(bindings) as Record<string, CelInput>);
+      } catch (error) {
+        return { ok: false, message: `CEL evaluation threw: ${(error as Error).message}` };
+      }
+      if (isCelError(value)) return { ok: false, message: `CEL error: ${value.message}` };
+      const number = typeof value === "bigint" ? Number(value) : value;
+      if (typeof number !== "number" || !Number.isFinite(number) || number < 0) {
+        return { ok: false, message: `${source} did not evaluate to a non-negative number` };
+      }
+      return { ok: true, value: number };
+    },
+  };
+}
+
+function planned(source: string): ReturnType<typeof plan> {
+  try {
+    return plan(env, parse(source));
+  } catch (error) {
+    const location = (error as { location?: { start?: { column?: number } } }).location;
+    const column = location?.start?.column;
+    const raw = (error as { rawMessage?: string }).rawMessage ?? (error as Error).message;
+    throw new CelCompileError(
+      column === undefined ? `CEL parse error: ${raw}` : `CEL parse error at column ${column}: ${raw}`,
+      column,
+    );
+  }
 }
 
 /**

@@ -1,11 +1,26 @@
 import { z } from "zod";
 import { digestJson } from "../tokens/digest.js";
-import { CelCompileError, type CompiledCondition, compileCondition } from "./cel.js";
-import { type AttestationRequirement, type Grant, type Workflow, WorkflowSchema } from "./workflow-schema.js";
+import { CelCompileError, type CompiledCondition, type CompiledNumber, compileCondition, compileNumber } from "./cel.js";
+import {
+  type ApprovalRequirement,
+  type AttestationRequirement,
+  type Gate,
+  type Grant,
+  type Workflow,
+  WorkflowSchema,
+} from "./workflow-schema.js";
 
 export interface CompiledGrant {
   readonly grant: Grant;
   readonly where: CompiledCondition | null;
+  /** The cumulative bound of `grant.sum`, as an expression over `params` (a constant is one too). */
+  readonly sumMax: CompiledNumber | null;
+}
+
+/** A gate: attestations (each with its compiled condition), then approvals when required. */
+export interface CompiledGate {
+  readonly attestations: readonly CompiledRequirement[];
+  readonly approvals: ApprovalRequirement | null;
 }
 
 export interface CompiledRequirement {
@@ -26,7 +41,7 @@ export interface CompiledWorkflow {
    * gates[i] is the gate that opens stage i (null for stage 0); gates[stages.length]
    * is the completion gate (null when the workflow completes on last use).
    */
-  readonly gates: readonly (readonly CompiledRequirement[] | null)[];
+  readonly gates: readonly (CompiledGate | null)[];
 }
 
 export interface WorkflowIssue {
@@ -75,23 +90,34 @@ export async function compileWorkflow(input: unknown): Promise<CompiledWorkflow>
       return null;
     }
   };
-  const requirements = (attestations: AttestationRequirement[], path: (string | number)[]) =>
-    attestations.map((requirement, i) => ({
+  const number = (source: string | number, path: (string | number)[]): CompiledNumber | null => {
+    try {
+      return compileNumber(typeof source === "number" ? String(source) : source);
+    } catch (error) {
+      if (!(error instanceof CelCompileError)) throw error;
+      issues.push({ path, message: error.message });
+      return null;
+    }
+  };
+  const gate = (raw: Gate, path: (string | number)[]): CompiledGate => ({
+    attestations: raw.attestations.map((requirement: AttestationRequirement, i) => ({
       requirement,
       where: condition(requirement.where, [...path, "attestations", i, "where"]),
-    }));
+    })),
+    approvals: raw.approvals ?? null,
+  });
 
   const grants = definition.stages.map((stage, s) =>
-    stage.grants.map((grant, g) => ({ grant, where: condition(grant.where, ["stages", s, "grants", g, "where"]) })),
+    stage.grants.map((grant, g) => ({
+      grant,
+      where: condition(grant.where, ["stages", s, "grants", g, "where"]),
+      sumMax: grant.sum ? number(grant.sum.max, ["stages", s, "grants", g, "sum", "max"]) : null,
+    })),
   );
-  const gates: (CompiledRequirement[] | null)[] = definition.stages.map((stage, s) =>
-    stage.gate ? requirements(stage.gate.attestations, ["stages", s, "gate"]) : null,
+  const gates: (CompiledGate | null)[] = definition.stages.map((stage, s) =>
+    stage.gate ? gate(stage.gate, ["stages", s, "gate"]) : null,
   );
-  gates.push(
-    definition.complete.on === "attestations"
-      ? requirements(definition.complete.gate.attestations, ["complete", "gate"])
-      : null,
-  );
+  gates.push(definition.complete.on === "attestations" ? gate(definition.complete.gate, ["complete", "gate"]) : null);
 
   let params: z.ZodType;
   try {

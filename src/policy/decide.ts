@@ -1,10 +1,14 @@
 import type { ReasonCode } from "../errors.js";
-import type { CompiledRequirement, CompiledWorkflow } from "./compile.js";
+import { DPOP_PROOF_MAX_AGE_SECONDS } from "../limits.js";
+import { dpopProblem } from "../tokens/dpop.js";
+import type { CompiledGate, CompiledRequirement, CompiledWorkflow } from "./compile.js";
 import type {
+  AcceptedApproval,
   AcceptedEvidence,
   AttestationClaims,
   AuthorizationDetail,
   Effect,
+  EvidenceItem,
   Fresh,
   LedgerRequest,
   LedgerState,
@@ -21,7 +25,7 @@ import type {
  * @param now milliseconds since the epoch, read once by the caller.
  */
 export function decide(workflow: CompiledWorkflow, state: LedgerState, request: LedgerRequest, now: number): Outcome {
-  if (request.kind === "start") return decideStart(workflow, request.fresh, now);
+  if (request.kind === "start") return decideStart(workflow, state, request.fresh, now);
   // Nothing that mutates a sequence gets past a seal; nothing unseals.
   if (state.status === "sealed") {
     return deny("SEALED_SEQUENCE", `sequence is sealed (${state.sealReason})`, { reason: state.sealReason });
@@ -31,6 +35,8 @@ export function decide(workflow: CompiledWorkflow, state: LedgerState, request: 
       return decideRedeem(workflow, state, request, now);
     case "evidence":
       return decideEvidence(workflow, state, request, now);
+    case "approval":
+      return decideApproval(workflow, state, request, now);
     case "reissue":
       return decideReissue(workflow, state, request.fresh, now);
     case "revoke":
@@ -38,8 +44,8 @@ export function decide(workflow: CompiledWorkflow, state: LedgerState, request: 
   }
 }
 
-function decideStart(workflow: CompiledWorkflow, fresh: Fresh, now: number): Outcome {
-  const mint = planCapability(workflow, 0, fresh, now, []);
+function decideStart(workflow: CompiledWorkflow, state: LedgerState, fresh: Fresh, now: number): Outcome {
+  const mint = planCapability(workflow, state, 0, fresh, now, []);
   return allow(`sequence started at stage ${workflow.definition.stages[0]?.id}`, capabilityEffects(mint, false), mint);
 }
 
@@ -62,6 +68,8 @@ function decideRedeem(
   if (!token.aud.includes(request.tool)) {
     return deny("AUDIENCE_MISMATCH", `capability is not addressed to tool ${request.tool}`, { aud: token.aud });
   }
+  const unbound = senderProblem(workflow, state, request, nowSeconds);
+  if (unbound) return unbound;
   if (token.exp + skew <= nowSeconds) return deny("TOKEN_EXPIRED", "capability has expired", { exp: token.exp });
   if (token.nbf - skew > nowSeconds) return deny("TOKEN_INVALID", "capability is not valid yet", { nbf: token.nbf });
   if (token.stage !== stage.id) {
@@ -97,8 +105,13 @@ function decideRedeem(
       return deny("CONDITION_FAILED", result.message, { condition: where.source, reason: result.reason });
     }
   }
+  const budget = cumulativeAmount(usable.compiled, usable.index, state, request.args);
+  if (!budget.ok) return budget.outcome;
 
-  const effects: Effect[] = [{ type: "use", grant: usable.index }];
+  const effects: Effect[] = [
+    budget.amount === null ? { type: "use", grant: usable.index } : { type: "use", grant: usable.index, amount: budget.amount },
+  ];
+  if (request.dpop?.proof.ok) effects.push({ type: "spend", kind: "dpop", jti: request.dpop.proof.claims.jti });
   const usesAfter = grants.map((_, i) => (state.uses[i] ?? 0) + (i === usable.index ? 1 : 0));
   const exhausted = grants.every((g, i) => (usesAfter[i] ?? 0) >= g.grant.uses);
   if (exhausted) {
@@ -107,10 +120,83 @@ function decideRedeem(
     const last = state.stage === workflow.definition.stages.length - 1;
     if (last && workflow.definition.complete.on === "last_use") effects.push({ type: "seal", reason: "completed" });
   }
-  return {
-    ...allow(`${request.action} allowed for ${request.tool}`, effects),
-    details: { grant: usable.index, uses_before: state.uses[usable.index] ?? 0, uses_after: usesAfter[usable.index] },
-  };
+  // The receipt records every counter of the grant before and after this use.
+  const before = state.uses[usable.index] ?? 0;
+  const details: Record<string, unknown> = { grant: usable.index, uses_before: before, uses_after: before + 1 };
+  if (budget.amount !== null) Object.assign(details, budget.counters);
+  return { ...allow(`${request.action} allowed for ${request.tool}`, effects), details };
+}
+
+/**
+ * RFC 9449 at the gate: a capability bound to a key (`cnf.jkt`) is honoured only
+ * with a fresh, one-time proof of that key for this very request and token.
+ */
+function senderProblem(
+  workflow: CompiledWorkflow,
+  state: LedgerState,
+  request: Extract<LedgerRequest, { kind: "redeem" }>,
+  nowSeconds: number,
+): Outcome | null {
+  const bound = request.token.cnf?.jkt;
+  if (!bound) {
+    // A sender-constrained workflow never minted an unbound token; refuse one anyway.
+    return workflow.definition.sender_constrained ? deny("TOKEN_INVALID", "capability is not bound to a key") : null;
+  }
+  if (bound !== state.record.actorJkt) return deny("TOKEN_INVALID", "capability is bound to another key than the actor's");
+  const dpop = request.dpop;
+  if (!dpop) return deny("TOKEN_INVALID", "capability is sender-constrained: a DPoP proof is required");
+  if (!dpop.proof.ok) return deny("TOKEN_INVALID", `DPoP proof rejected: ${dpop.proof.message}`);
+  const problem = dpopProblem(
+    dpop.proof,
+    { jkt: bound, htm: dpop.htm, htu: dpop.htu, ath: request.tokenDigest },
+    nowSeconds,
+    workflow.definition.clock_skew_seconds,
+    DPOP_PROOF_MAX_AGE_SECONDS,
+  );
+  if (problem) return deny("TOKEN_INVALID", `DPoP proof rejected: ${problem}`);
+  if (state.nonceUsed("dpop", dpop.proof.claims.jti)) return deny("REPLAY_NONCE", "DPoP proof jti was already used");
+  return null;
+}
+
+type Budget =
+  | { ok: true; amount: null }
+  | { ok: true; amount: number; counters: { sum_before: number; sum_after: number; sum_max: number } }
+  | { ok: false; outcome: Outcome };
+
+/** A grant's cumulative bound: this use's amount must fit in what is left of the budget. */
+function cumulativeAmount(
+  compiled: CompiledWorkflow["grants"][number][number],
+  index: number,
+  state: LedgerState,
+  args: Record<string, unknown>,
+): Budget {
+  const sum = compiled.grant.sum;
+  if (!sum || !compiled.sumMax) return { ok: true, amount: null };
+  const amount = args[sum.arg];
+  if (typeof amount !== "number" || !Number.isFinite(amount) || amount < 0) {
+    return {
+      ok: false,
+      outcome: deny("CONDITION_FAILED", `argument ${sum.arg} must be a non-negative number (it counts towards a limit)`, {
+        arg: sum.arg,
+      }),
+    };
+  }
+  const max = compiled.sumMax.evaluate({ params: state.record.params });
+  if (!max.ok) return { ok: false, outcome: deny("CONDITION_FAILED", max.message, { limit: compiled.sumMax.source, reason: "error" }) };
+  const before = state.totals[index] ?? 0;
+  if (before + amount > max.value) {
+    return {
+      ok: false,
+      outcome: deny("SCOPE_EXCEEDED", `${sum.arg} ${amount} exceeds what is left of the limit (${max.value - before} of ${max.value})`, {
+        arg: sum.arg,
+        requested: amount,
+        remaining: max.value - before,
+        sum_before: before,
+        sum_max: max.value,
+      }),
+    };
+  }
+  return { ok: true, amount, counters: { sum_before: before, sum_after: before + amount, sum_max: max.value } };
 }
 
 function decideEvidence(
@@ -122,26 +208,16 @@ function decideEvidence(
   const check = request.attestation;
   if (!check.ok) return deny("EVIDENCE_INVALID", check.message);
   const claims = check.claims;
-  const stage = workflow.definition.stages[state.stage];
-  if (!stage) return deny("SEQUENCE_VIOLATION", "sequence has no current stage");
-  if (claims.seq !== state.record.seq) return deny("EVIDENCE_INVALID", "attestation is bound to another sequence");
-  if (state.nonceUsed("attestation", claims.jti)) return deny("REPLAY_NONCE", "attestation jti was already used");
-  if (claims.stage !== stage.id) {
-    return deny("SEQUENCE_VIOLATION", `attestation is for stage ${claims.stage}; the current stage is ${stage.id}`, {
-      attestation_stage: claims.stage,
-      current_stage: stage.id,
-    });
-  }
-  const nextStage = state.stage + 1;
-  const gate = workflow.gates[nextStage];
-  if (!gate) return deny("SEQUENCE_VIOLATION", `no gate after stage ${stage.id} takes evidence`);
+  const pending = pendingGate(workflow, state, "attestation", claims);
+  if ("outcome" in pending) return pending.outcome;
+  const { gate } = pending;
 
-  const candidates = gate
+  const candidates = gate.attestations
     .map((compiled, index) => ({ compiled, index }))
     .filter(({ compiled }) => compiled.requirement.issuer === claims.iss && compiled.requirement.type === claims.type);
   if (candidates.length === 0) {
     return deny("EVIDENCE_INVALID", `the gate does not take ${claims.type} from ${claims.iss}`, {
-      expected: gate.map(({ requirement }) => ({ issuer: requirement.issuer, type: requirement.type })),
+      expected: gate.attestations.map(({ requirement }) => ({ issuer: requirement.issuer, type: requirement.type })),
     });
   }
 
@@ -162,25 +238,172 @@ function decideEvidence(
       { type: "spend", kind: "attestation", jti: claims.jti },
       { type: "accept_evidence", evidence: accepted },
     ];
-    satisfied.add(index);
-    const evidence = [...state.evidence, accepted];
-    if (gate.some((_, i) => !satisfied.has(i))) {
-      return {
-        ...allow(`${claims.type} accepted; gate still waits`, effects),
-        details: { pending: gate.filter((_, i) => !satisfied.has(i)).map(({ requirement: r }) => ({ issuer: r.issuer, type: r.type })) },
-      };
-    }
-    if (nextStage === workflow.definition.stages.length) {
-      return allow(`${claims.type} accepted; sequence complete`, [...effects, { type: "seal", reason: "completed" }]);
-    }
-    const mint = planCapability(workflow, nextStage, request.fresh, now, evidence);
-    return allow(
-      `${claims.type} accepted; stage ${mint.stageId} opened`,
-      [...effects, { type: "advance", stage: nextStage }, ...capabilityEffects(mint, false)],
-      mint,
-    );
+    return gateOutcome(workflow, { ...state, evidence: [...state.evidence, accepted] }, gate, effects, request.fresh, now, `${claims.type} accepted`);
   }
   return failure ?? deny("EVIDENCE_INVALID", "attestation matched no requirement");
+}
+
+function decideApproval(
+  workflow: CompiledWorkflow,
+  state: LedgerState,
+  request: Extract<LedgerRequest, { kind: "approval" }>,
+  now: number,
+): Outcome {
+  const check = request.approval;
+  if (!check.ok) return deny("EVIDENCE_INVALID", check.message);
+  const { claims, approver } = check;
+  const pending = pendingGate(workflow, state, "approval", claims);
+  if ("outcome" in pending) return pending.outcome;
+  const { gate } = pending;
+  const required = gate.approvals;
+  if (!required) return deny("EVIDENCE_INVALID", "the pending gate takes no approvals");
+
+  // Who may approve: a member of the group, and (by default) neither the subject nor the orchestrator.
+  if (!approver.groups.includes(required.group)) {
+    return deny("EVIDENCE_INVALID", `approver ${approver.id} is not in group ${required.group}`, { group: required.group });
+  }
+  const record = state.record;
+  if (required.exclude_subject && (approver.id === record.subject || approver.subject === record.subject)) {
+    return deny("EVIDENCE_INVALID", `separation of duties: ${approver.id} is the subject of this sequence`);
+  }
+  if (required.exclude_orchestrator && approver.id === record.orchestrator) {
+    return deny("EVIDENCE_INVALID", `separation of duties: ${approver.id} started this sequence`);
+  }
+
+  const skew = workflow.definition.clock_skew_seconds;
+  const nowSeconds = now / 1000;
+  if (claims.iat - skew > nowSeconds) return deny("EVIDENCE_STALE", "approval is issued in the future", { iat: claims.iat });
+  const expiresAt = Math.min(claims.exp ?? Number.POSITIVE_INFINITY, claims.iat + required.max_age_seconds);
+  if (expiresAt + skew <= nowSeconds) return deny("EVIDENCE_STALE", "approval has expired", { expires_at: expiresAt });
+
+  // Approvals are of the gate's evidence: they come once every attestation is in.
+  const missing = missingAttestations(gate, state.evidence);
+  if (missing.length > 0) {
+    return deny("SEQUENCE_VIOLATION", "the gate still waits for attestations; approvals come after them", { pending: missing });
+  }
+  if (claims.digest !== state.approvalDigest) {
+    return deny("EVIDENCE_INVALID", "approval is for something else: its digest does not match this gate", {
+      expected: state.approvalDigest,
+    });
+  }
+
+  if (claims.decision === "reject") {
+    // The one denial that changes state: silence is never consent, and a "no" is final for this sequence.
+    const rejection = { approver: approver.id, jti: claims.jti, at: claims.iat, ...(claims.comment ? { comment: claims.comment } : {}) };
+    return {
+      ...deny("APPROVAL_DENIED", `${approver.id} rejected; the gate stays shut`, { rejected_by: approver.id }),
+      effects: [
+        { type: "spend", kind: "approval", jti: claims.jti },
+        { type: "reject_gate", rejection },
+      ],
+    };
+  }
+  if (countingApprovals(state.approvals, nowSeconds, skew).some((a) => a.approver === approver.id)) {
+    return escalate(`${approver.id} already approved; an approver counts once`, approvalsPending(gate, state.approvals, nowSeconds, skew));
+  }
+  const accepted: AcceptedApproval = { approver: approver.id, jti: claims.jti, digest: check.digest, iat: claims.iat, expires_at: expiresAt };
+  const effects: Effect[] = [
+    { type: "spend", kind: "approval", jti: claims.jti },
+    { type: "accept_approval", approval: accepted },
+  ];
+  const approvals = [...state.approvals.filter((a) => a.approver !== approver.id), accepted];
+  return gateOutcome(workflow, { ...state, approvals }, gate, effects, request.fresh, now, `approval by ${approver.id} accepted`);
+}
+
+/**
+ * The gate after `state`'s evidence (which already includes this request's):
+ * still waiting on attestations (ALLOW, nothing opens), waiting only on approvals
+ * (ESCALATE), or satisfied — then the next stage opens, or the sequence seals.
+ */
+function gateOutcome(
+  workflow: CompiledWorkflow,
+  state: LedgerState,
+  gate: CompiledGate,
+  effects: Effect[],
+  fresh: Fresh,
+  now: number,
+  what: string,
+): Outcome {
+  const missing = missingAttestations(gate, state.evidence);
+  if (missing.length > 0) return { ...allow(`${what}; gate still waits`, effects), details: { pending: missing } };
+  const skew = workflow.definition.clock_skew_seconds;
+  const nowSeconds = now / 1000;
+  const approvals = gate.approvals ? countingApprovals(state.approvals, nowSeconds, skew) : [];
+  if (gate.approvals && approvals.length < gate.approvals.count) {
+    return { ...escalate(`${what}; the gate waits for approvals`, approvalsPending(gate, state.approvals, nowSeconds, skew)), effects };
+  }
+  const nextStage = state.stage + 1;
+  if (nextStage === workflow.definition.stages.length) {
+    return allow(`${what}; sequence complete`, [...effects, { type: "seal", reason: "completed" }]);
+  }
+  const evidence: EvidenceItem[] = [
+    ...state.evidence.map(({ iss, type, jti, digest }) => ({ iss, type, jti, digest })),
+    ...approvals.map(({ approver, jti, digest }) => ({ iss: approver, type: "approval", jti, digest })),
+  ];
+  const mint = planCapability(workflow, state, nextStage, fresh, now, evidence);
+  return allow(
+    `${what}; stage ${mint.stageId} opened`,
+    [...effects, { type: "advance", stage: nextStage }, ...capabilityEffects(mint, false)],
+    mint,
+  );
+}
+
+/**
+ * The gate that evidence for the current stage goes to, or why it may not:
+ * another sequence, a spent jti, another stage, no gate, a rejected gate.
+ * An attestation for another stage is out of order (SEQUENCE_VIOLATION); an
+ * approval names the gate it approves, so for another stage it is simply not
+ * evidence for this one (EVIDENCE_INVALID).
+ */
+function pendingGate(
+  workflow: CompiledWorkflow,
+  state: LedgerState,
+  kind: "attestation" | "approval",
+  claims: { seq: string; stage: string; jti: string },
+): { gate: CompiledGate } | { outcome: Outcome } {
+  const stage = workflow.definition.stages[state.stage];
+  if (!stage) return { outcome: deny("SEQUENCE_VIOLATION", "sequence has no current stage") };
+  if (claims.seq !== state.record.seq) return { outcome: deny("EVIDENCE_INVALID", `${kind} is bound to another sequence`) };
+  if (state.nonceUsed(kind, claims.jti)) return { outcome: deny("REPLAY_NONCE", `${kind} jti was already used`) };
+  if (claims.stage !== stage.id) {
+    const message = `${kind} is for stage ${claims.stage}; the current stage is ${stage.id}`;
+    const details = { [`${kind}_stage`]: claims.stage, current_stage: stage.id };
+    return { outcome: deny(kind === "approval" ? "EVIDENCE_INVALID" : "SEQUENCE_VIOLATION", message, details) };
+  }
+  const gate = workflow.gates[state.stage + 1];
+  if (!gate) return { outcome: deny("SEQUENCE_VIOLATION", `no gate after stage ${stage.id} takes evidence`) };
+  if (state.rejection) {
+    return {
+      outcome: deny("APPROVAL_DENIED", `${state.rejection.approver} rejected this gate; start a new sequence`, {
+        rejected_by: state.rejection.approver,
+      }),
+    };
+  }
+  return { gate };
+}
+
+function missingAttestations(gate: CompiledGate, evidence: readonly AcceptedEvidence[]) {
+  const satisfied = new Set(evidence.map((e) => e.requirement));
+  return gate.attestations.filter((_, i) => !satisfied.has(i)).map(({ requirement: r }) => ({ issuer: r.issuer, type: r.type }));
+}
+
+/** Approvals still in force at `now`: an expired approval no longer counts. */
+function countingApprovals(approvals: readonly AcceptedApproval[], nowSeconds: number, skew: number): AcceptedApproval[] {
+  return approvals.filter((a) => a.expires_at + skew > nowSeconds);
+}
+
+/** What an ESCALATE tells the caller: which group, how many more, who already approved, until when. */
+function approvalsPending(gate: CompiledGate, approvals: readonly AcceptedApproval[], nowSeconds: number, skew: number) {
+  const required = gate.approvals;
+  if (!required) return undefined;
+  const counting = countingApprovals(approvals, nowSeconds, skew);
+  return {
+    group: required.group,
+    required: required.count,
+    remaining: Math.max(0, required.count - counting.length),
+    approved_by: counting.map((a) => ({ approver: a.approver, at: a.iat, expires_at: a.expires_at })),
+    until: counting.length > 0 ? Math.min(...counting.map((a) => a.expires_at)) : null,
+  };
 }
 
 function evidenceProblem(
@@ -218,16 +441,17 @@ function decideReissue(workflow: CompiledWorkflow, state: LedgerState, fresh: Fr
       max_reissues: stage.max_reissues,
     });
   }
-  const mint = planCapability(workflow, state.stage, fresh, now, []);
+  const mint = planCapability(workflow, state, state.stage, fresh, now, []);
   return allow(`capability for stage ${stage.id} re-issued`, capabilityEffects(mint, true), mint);
 }
 
 function planCapability(
   workflow: CompiledWorkflow,
+  state: LedgerState,
   stageIndex: number,
   fresh: Fresh,
   now: number,
-  evidence: AcceptedEvidence[],
+  evidence: EvidenceItem[],
 ): MintPlan {
   const stage = workflow.definition.stages[stageIndex];
   if (!stage) throw new RangeError(`no stage ${stageIndex}`);
@@ -238,6 +462,7 @@ function planCapability(
     actions: grant.actions,
     ...(grant.where === undefined ? {} : { where: grant.where }),
     uses: grant.uses,
+    ...(grant.sum === undefined ? {} : { sum: grant.sum }),
   }));
   return {
     stage: stageIndex,
@@ -249,6 +474,7 @@ function planCapability(
     aud: [...new Set(stage.grants.map((grant) => grant.audience))],
     authorization_details,
     evidence,
+    ...(state.record.actorJkt ? { cnf: { jkt: state.record.actorJkt } } : {}),
   };
 }
 
@@ -258,6 +484,10 @@ function capabilityEffects(mint: MintPlan, reissue: boolean): Effect[] {
 
 function allow(message: string, effects: Effect[], mint: MintPlan | null = null): Outcome {
   return { decision: "ALLOW", code: null, message, effects, mint };
+}
+
+function escalate(message: string, details: unknown): Outcome {
+  return { decision: "ESCALATE", code: "APPROVAL_REQUIRED", message, details, effects: [], mint: null };
 }
 
 function deny(code: ReasonCode, message: string, details?: unknown): Outcome {

@@ -11,16 +11,40 @@ export interface SequenceRecord {
   actor: string;
   orchestrator: string;
   createdAt: number;
+  /** RFC 7638 thumbprint of the actor's key, for sender-constrained workflows. */
+  actorJkt?: string;
 }
 
-/** Evidence accepted towards the gate that is currently pending. */
-export interface AcceptedEvidence {
-  requirement: number;
+/** One piece of evidence as a capability names it: who, what, which token. */
+export interface EvidenceItem {
   iss: string;
   type: string;
   jti: string;
   /** SHA-256 of the compact JWS as presented. */
   digest: string;
+}
+
+/** An attestation accepted towards the gate that is currently pending. */
+export interface AcceptedEvidence extends EvidenceItem {
+  requirement: number;
+}
+
+/** An approval accepted towards the pending gate; counts until `expires_at`. */
+export interface AcceptedApproval {
+  approver: string;
+  jti: string;
+  digest: string;
+  iat: number;
+  /** Seconds since the epoch: min(exp, iat + the gate's max age). */
+  expires_at: number;
+}
+
+/** The rejection that shut the pending gate for good. */
+export interface GateRejection {
+  approver: string;
+  jti: string;
+  at: number;
+  comment?: string;
 }
 
 export interface CurrentCapability {
@@ -43,12 +67,22 @@ export interface LedgerState {
   stage: number;
   /** uses[g]: uses consumed of grant g of the current stage. */
   uses: number[];
+  /** totals[g]: the sum of grant g's `sum.arg` over its allowed uses. */
+  totals: number[];
   evidence: AcceptedEvidence[];
+  approvals: AcceptedApproval[];
+  rejection: GateRejection | null;
+  /**
+   * SHA-256 of what approvers of the pending gate are asked to approve
+   * (`approvalSubject()`), derived from this snapshot by the caller because
+   * hashing is asynchronous in Workers; null when no gate waits for approvals.
+   */
+  approvalDigest: string | null;
   capability: CurrentCapability | null;
   nonceUsed(kind: NonceKind, jti: string): boolean;
 }
 
-export type NonceKind = "capability" | "attestation";
+export type NonceKind = "capability" | "attestation" | "approval" | "dpop";
 
 /** The claims of a capability whose signature, `typ` and `iss` the shell already verified. */
 export interface CapabilityClaims {
@@ -66,6 +100,8 @@ export interface CapabilityClaims {
   receipt: string;
   authorization_details: AuthorizationDetail[];
   evidence: { digest: string; items: { iss: string; type: string; jti: string }[] } | null;
+  /** RFC 9449 / RFC 7800: the capability is bound to the key with this thumbprint. */
+  cnf?: { jkt: string };
 }
 
 /** RFC 9396 authorization detail of one grant. */
@@ -75,6 +111,7 @@ export interface AuthorizationDetail {
   actions: string[];
   where?: string;
   uses: number;
+  sum?: { arg: string; max: number | string };
 }
 
 export interface AttestationClaims {
@@ -88,6 +125,31 @@ export interface AttestationClaims {
   facts: Record<string, unknown>;
 }
 
+export interface ApprovalClaims {
+  iss: string;
+  seq: string;
+  stage: string;
+  decision: "approve" | "reject";
+  digest: string;
+  iat: number;
+  exp?: number;
+  jti: string;
+  comment?: string;
+}
+
+/**
+ * A verified approval. The approver and their groups come from the key that
+ * signed (configuration), never from the token, and are recorded as inputs.
+ */
+export type ApprovalCheck =
+  | { ok: true; kid: string; digest: string; approver: { id: string; groups: string[]; subject?: string }; claims: ApprovalClaims }
+  | { ok: false; digest: string; message: string };
+
+/** A DPoP proof whose signature the shell verified; `decide()` checks binding and time. */
+export type DpopPresentation =
+  | { ok: true; jkt: string; claims: { htm: string; htu: string; iat: number; jti: string; ath: string } }
+  | { ok: false; message: string };
+
 /** The outcome of signature verification, done by the shell before `decide()`. */
 export type AttestationCheck =
   | { ok: true; kid: string; digest: string; claims: AttestationClaims }
@@ -96,8 +158,18 @@ export type AttestationCheck =
 /** Every request `decide()` knows; exactly what a receipt records as its inputs. */
 export type LedgerRequest =
   | { kind: "start"; params: Record<string, unknown>; subject: string; actor: string; orchestrator: string; fresh: Fresh }
-  | { kind: "redeem"; tool: string; action: string; args: Record<string, unknown>; token: CapabilityClaims; tokenDigest: string }
+  | {
+      kind: "redeem";
+      tool: string;
+      action: string;
+      args: Record<string, unknown>;
+      token: CapabilityClaims;
+      tokenDigest: string;
+      /** The DPoP proof the agent sent the tool, with the tool's request method and URL. */
+      dpop?: { proof: DpopPresentation; htm: string; htu: string } | undefined;
+    }
   | { kind: "evidence"; attestation: AttestationCheck; fresh: Fresh }
+  | { kind: "approval"; approval: ApprovalCheck; fresh: Fresh }
   | { kind: "reissue"; agent: string; fresh: Fresh }
   | { kind: "revoke"; orchestrator: string; reason: string };
 
@@ -109,9 +181,11 @@ export interface Fresh {
 export type Decision = "ALLOW" | "DENY" | "ESCALATE";
 
 export type Effect =
-  | { type: "use"; grant: number }
+  | { type: "use"; grant: number; amount?: number }
   | { type: "spend"; kind: NonceKind; jti: string }
   | { type: "accept_evidence"; evidence: AcceptedEvidence }
+  | { type: "accept_approval"; approval: AcceptedApproval }
+  | { type: "reject_gate"; rejection: GateRejection }
   | { type: "advance"; stage: number }
   | { type: "capability"; jti: string; exp: number; reissue: boolean }
   | { type: "seal"; reason: "completed" | "revoked" };
@@ -126,7 +200,9 @@ export interface MintPlan {
   exp: number;
   aud: string[];
   authorization_details: AuthorizationDetail[];
-  evidence: AcceptedEvidence[];
+  /** The attestations, then the approvals, that opened the stage. */
+  evidence: EvidenceItem[];
+  cnf?: { jkt: string };
 }
 
 export interface Outcome {

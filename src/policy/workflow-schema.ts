@@ -8,6 +8,9 @@ import {
   CAPABILITY_MAX_TTL_SECONDS,
   CEL_EXPRESSION_MAX_CHARS,
   CLOCK_SKEW_MAX_SECONDS,
+  APPROVAL_DEFAULT_MAX_AGE_SECONDS,
+  APPROVAL_MAX_AGE_SECONDS,
+  GATE_MAX_APPROVALS,
   GATE_MAX_ATTESTATIONS,
   GRANT_MAX_USES,
   STAGE_MAX_GRANTS,
@@ -24,6 +27,16 @@ export const Identifier = z
 const CelSource = z.string().min(1).max(CEL_EXPRESSION_MAX_CHARS);
 
 /**
+ * A cumulative bound on one numeric argument over every use of a grant in a
+ * sequence: the sum of `args[arg]` may not exceed `max` (a number, or CEL over
+ * `params` such as `params.total`).
+ */
+export const SumLimitSchema = z.strictObject({
+  arg: z.string().min(1).max(64),
+  max: z.union([z.number().nonnegative().max(Number.MAX_SAFE_INTEGER), CelSource]),
+});
+
+/**
  * A grant: what the holder of the stage's capability may ask of one tool.
  * `where` is CEL over `args` (the action's arguments) and `params` (the sequence's).
  */
@@ -32,6 +45,7 @@ export const GrantSchema = z.strictObject({
   actions: z.array(z.string().min(1).max(128)).min(1).max(64),
   where: CelSource.optional(),
   uses: z.int().min(1).max(GRANT_MAX_USES).default(1),
+  sum: SumLimitSchema.optional(),
 });
 
 /**
@@ -45,10 +59,30 @@ export const AttestationRequirementSchema = z.strictObject({
   max_age_seconds: z.int().min(1).max(ATTESTATION_MAX_AGE_SECONDS).default(ATTESTATION_DEFAULT_MAX_AGE_SECONDS),
 });
 
-/** The evidence that must be accepted before a stage opens (or before the sequence completes). */
-export const GateSchema = z.strictObject({
-  attestations: z.array(AttestationRequirementSchema).min(1).max(GATE_MAX_ATTESTATIONS),
+/**
+ * k of n people of `group` must approve. By default neither the sequence's subject
+ * nor the orchestrator that started it counts (separation of duties).
+ */
+export const ApprovalRequirementSchema = z.strictObject({
+  group: Identifier,
+  count: z.int().min(1).max(GATE_MAX_APPROVALS),
+  exclude_subject: z.boolean().default(true),
+  exclude_orchestrator: z.boolean().default(true),
+  max_age_seconds: z.int().min(1).max(APPROVAL_MAX_AGE_SECONDS).default(APPROVAL_DEFAULT_MAX_AGE_SECONDS),
 });
+
+/**
+ * The evidence that must be accepted before a stage opens (or before the sequence
+ * completes): attestations first, then, when required, approvals of exactly that evidence.
+ */
+export const GateSchema = z
+  .strictObject({
+    attestations: z.array(AttestationRequirementSchema).max(GATE_MAX_ATTESTATIONS).default([]),
+    approvals: ApprovalRequirementSchema.optional(),
+  })
+  .refine((gate) => gate.attestations.length > 0 || gate.approvals !== undefined, {
+    message: "a gate needs at least one attestation or approvals",
+  });
 
 export const StageSchema = z.strictObject({
   id: Identifier,
@@ -81,6 +115,10 @@ export const WorkflowSchema = z
     params: ParamsJsonSchema,
     stages: z.array(StageSchema).min(1).max(WORKFLOW_MAX_STAGES),
     complete: CompletionSchema.default({ on: "last_use" }),
+    sender_constrained: z
+      .boolean()
+      .default(false)
+      .describe("capabilities are bound to the actor's key (cnf.jkt); the gate requires a DPoP proof"),
     clock_skew_seconds: z
       .int()
       .min(0)
@@ -112,3 +150,5 @@ export type Stage = Workflow["stages"][number];
 export type Grant = Stage["grants"][number];
 export type Gate = z.output<typeof GateSchema>;
 export type AttestationRequirement = Gate["attestations"][number];
+export type ApprovalRequirement = NonNullable<Gate["approvals"]>;
+export type SumLimit = NonNullable<Grant["sum"]>;

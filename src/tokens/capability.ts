@@ -29,6 +29,7 @@ export const CapabilityClaimsSchema = z.object({
       actions: z.array(z.string()),
       where: z.string().optional(),
       uses: z.int().positive(),
+      sum: z.object({ arg: z.string(), max: z.union([z.number(), z.string()]) }).optional(),
     }),
   ),
   evidence: z
@@ -37,6 +38,7 @@ export const CapabilityClaimsSchema = z.object({
       items: z.array(z.object({ iss: Id, type: z.string(), jti: Id })),
     })
     .nullable(),
+  cnf: z.object({ jkt: z.string().min(1).max(128) }).optional(),
 }) satisfies z.ZodType<CapabilityClaims>;
 
 export function signCapability(keyring: Keyring, claims: CapabilityClaims): Promise<string> {

@@ -79,7 +79,7 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
   return { ok: true, kid: header.kid, header, payload: payload as Record<string, unknown> };
 }
 
-function isCanonicalBase64url(segment: string): boolean {
+export function isCanonicalBase64url(segment: string): boolean {
   try {
     return base64url.encode(base64url.decode(segment)) === segment;
   } catch {

@@ -5,6 +5,7 @@
 export const TYP = {
   capability: "baton-capability+jwt",
   attestation: "baton-attestation+jwt",
+  approval: "baton-approval+jwt",
   receipt: "baton-receipt+jwt",
 } as const;
 

@@ -89,8 +89,30 @@ describe("configuration errors name the exact path", () => {
       }),
     );
     expect(semantic).toEqual(
-      expect.arrayContaining(["workflows[3].id: duplicate workflow id deployment", "clients[0].workflows[1]: unknown workflow no-such-workflow"]),
+      expect.arrayContaining([
+        `workflows[${BUNDLED_EXAMPLE_CONFIG.workflows.length}].id: duplicate workflow id deployment`,
+        "clients[0].workflows[1]: unknown workflow no-such-workflow",
+      ]),
     );
+  });
+
+  it("a gate asking for more approvers than its group has, and an approver with a private key", async () => {
+    const issues = await issuesOf(
+      configWith((c) => {
+        const reimbursement = c.workflows.findIndex((w: any) => w.id === "reimbursement");
+        c.workflows[reimbursement].stages[1].gate.approvals.count = 4;
+      }),
+    );
+    const index = BUNDLED_EXAMPLE_CONFIG.workflows.findIndex((w) => w.id === "reimbursement");
+    expect(issues).toEqual([
+      `workflows[${index}].stages[1].gate.approvals.count: needs 4 approvers of group finance-managers; the configuration has 3`,
+    ]);
+    const leaked = await issuesOf(
+      configWith((c) => {
+        c.approvers[1].keys[0].d = "AAAA";
+      }),
+    );
+    expect(leaked).toEqual(["approvers[1].keys[0].d: private key material (d) is not allowed here"]);
   });
 
   it("a client key that is not a SHA-256 and a duplicate kid across attesters", async () => {
@@ -113,7 +135,7 @@ describe("configuration errors name the exact path", () => {
     await expect(loadConfig({ BATON_ENV: "production", BATON_CONFIG: "{not json" })).rejects.toThrow(/BATON_CONFIG: not JSON/);
     const dev = await loadConfig({ BATON_ENV: "development" });
     expect(dev.source).toBe("bundled-examples");
-    expect([...dev.workflows.keys()].sort()).toEqual(["code-review", "data-migration", "deployment"]);
+    expect([...dev.workflows.keys()].sort()).toEqual(["code-review", "data-migration", "deployment", "incident-response", "reimbursement"]);
   });
 });
 

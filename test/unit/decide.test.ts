@@ -30,7 +30,11 @@ function state(overrides: Partial<LedgerState> = {}, spent = new Set<string>()):
     sealReason: null,
     stage: 0,
     uses: [],
+    totals: [],
     evidence: [],
+    approvals: [],
+    rejection: null,
+    approvalDigest: null,
     capability: { jti: "cap-1", exp: NOW_S + 600, reissues: 0 },
     nonceUsed: (kind, jti) => spent.has(nonceKey(kind, jti)),
     ...overrides,
@@ -151,7 +155,7 @@ describe("decide(): evidence", () => {
     expect(outcome.decision).toBe("ALLOW");
     expect(outcome.effects).toContainEqual({ type: "advance", stage: 1 });
     expect(outcome.mint).toMatchObject({ stageId: "rollout", jti: "cap-2", iat: NOW_S, exp: NOW_S + 600, aud: ["deployer"] });
-    expect(outcome.mint?.evidence).toEqual([{ requirement: 0, iss: "monitor", type: "canary_passed", jti: "att-1", digest: "att-digest" }]);
+    expect(outcome.mint?.evidence).toEqual([{ iss: "monitor", type: "canary_passed", jti: "att-1", digest: "att-digest" }]);
   });
 
   it("freshness boundaries: max age plus skew, future iat beyond skew, exp passed", () => {

@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { BatonError } from "../../errors.js";
 import { verifyCapabilitySignature } from "../../tokens/capability.js";
+import { checkDpopProof } from "../../tokens/dpop.js";
 import { requireCaller } from "../auth.js";
 import type { AppEnv } from "../context.js";
 import { authedRoute } from "../openapi.js";
@@ -39,6 +40,8 @@ export function registerRedeem(app: OpenAPIHono<AppEnv>): void {
         args: body.args,
         token: check.claims,
         tokenDigest: check.digest,
+        // The proof's signature is checked here; its binding, time and one-time jti by the ledger.
+        dpop: body.dpop && { proof: await checkDpopProof(body.dpop.proof), htm: body.dpop.htm, htu: body.dpop.htu },
       }),
     );
   });

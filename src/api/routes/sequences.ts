@@ -4,13 +4,17 @@ import { BatonError } from "../../errors.js";
 import { RECEIPTS_PAGE_SIZE } from "../../limits.js";
 import type { LedgerAnswer } from "../../ledger/protocol.js";
 import { canonicalJson } from "../../tokens/digest.js";
+import { calculateJwkThumbprint, importJWK } from "jose";
+import { checkApproval } from "../../tokens/approval.js";
 import { checkAttestation } from "../../tokens/attestation.js";
 import { digestJson } from "../../tokens/digest.js";
 import { requireCaller } from "../auth.js";
 import type { AppEnv } from "../context.js";
 import { authedRoute } from "../openapi.js";
 import { answer } from "../respond.js";
+import { PublicJwkSchema } from "../../config/schema.js";
 import {
+  ApprovalBody,
   DecisionSchema,
   EvidenceBody,
   IdempotencyHeader,
@@ -57,7 +61,29 @@ const evidenceRoute = authedRoute({
     headers: IdempotencyHeader,
     body: { required: true, content: { "application/json": { schema: EvidenceBody } } },
   },
-  responses: { 200: decisionResponse("evidence accepted"), 422: { description: "IDEMPOTENCY_CONFLICT" } },
+  responses: {
+    200: decisionResponse("evidence accepted"),
+    202: decisionResponse("ESCALATE: the gate now waits for approvals (APPROVAL_REQUIRED)"),
+    422: { description: "IDEMPOTENCY_CONFLICT" },
+  },
+});
+
+const approvalRoute = authedRoute({
+  method: "post",
+  path: "/v1/sequences/{id}/approvals",
+  summary:
+    "Submit an approval (or a rejection) signed by an approver's key; ESCALATE (202) while the gate waits for more, the next capability when it completes the quorum",
+  middleware: [requireCaller()] as const,
+  request: {
+    params: SequenceIdParam,
+    headers: IdempotencyHeader,
+    body: { required: true, content: { "application/json": { schema: ApprovalBody } } },
+  },
+  responses: {
+    200: decisionResponse("approval accepted; the gate opened"),
+    202: decisionResponse("ESCALATE: approval accepted; the gate waits for more (APPROVAL_REQUIRED)"),
+    422: { description: "IDEMPOTENCY_CONFLICT" },
+  },
 });
 
 const capabilityRoute = authedRoute({
@@ -106,6 +132,10 @@ export function registerSequences(app: OpenAPIHono<AppEnv>): void {
         details: params.error.issues,
       });
     }
+    const actorJkt = body.actor_jwk === undefined ? undefined : await actorThumbprint(body.actor_jwk);
+    if (workflow.definition.sender_constrained && !actorJkt) {
+      throw new BatonError("INVALID_REQUEST", `workflow ${workflow.id} is sender-constrained: actor_jwk (the agent's public key) is required`);
+    }
     const key = c.req.valid("header")["idempotency-key"];
     const namespace = c.env.SEQUENCES;
     // An idempotent start names its object after the caller and key, so a retry
@@ -118,6 +148,7 @@ export function registerSequences(app: OpenAPIHono<AppEnv>): void {
         params: params.data as Record<string, unknown>,
         subject: body.subject,
         actor: body.actor,
+        actorJkt,
         idempotency: key ? { key, requestDigest: await digestJson({ op: "start", body }) } : undefined,
       }),
     );
@@ -139,6 +170,21 @@ export function registerSequences(app: OpenAPIHono<AppEnv>): void {
         caller: c.get("caller"),
         attestation,
         idempotency: key ? { key, requestDigest: await digestJson({ op: "evidence", id, body }) } : undefined,
+      }),
+    );
+  });
+
+  app.openapi(approvalRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const key = c.req.valid("header")["idempotency-key"];
+    const ledger = sequenceStub(c, id);
+    const approval = await checkApproval(body.approval, c.get("config").approverKeys);
+    return answer(
+      await ledger.approval({
+        caller: c.get("caller"),
+        approval,
+        idempotency: key ? { key, requestDigest: await digestJson({ op: "approval", id, body }) } : undefined,
       }),
     );
   });
@@ -210,4 +256,20 @@ async function optionalJson<T extends z.ZodType>(c: Context<AppEnv>, schema: T):
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw new BatonError("INVALID_REQUEST", "body does not match the schema", { details: parsed.error.issues });
   return parsed.data;
+}
+
+/** RFC 7638 thumbprint of the actor's public key; a private or unusable key is refused. */
+async function actorThumbprint(raw: unknown): Promise<string> {
+  const parsed = PublicJwkSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new BatonError("INVALID_REQUEST", "actor_jwk must be a public Ed25519 or P-256 JWK with kid and alg", {
+      details: parsed.error.issues,
+    });
+  }
+  try {
+    await importJWK(parsed.data, parsed.data.alg);
+  } catch (error) {
+    throw new BatonError("INVALID_REQUEST", `actor_jwk is unusable: ${(error as Error).message}`);
+  }
+  return calculateJwkThumbprint(parsed.data, "sha256");
 }
