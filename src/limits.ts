@@ -27,6 +27,10 @@ export const GATE_MAX_APPROVALS = 16;
 /** A DPoP proof is accepted this long after its `iat` (RFC 9449 leaves the window to the server). */
 export const DPOP_PROOF_MAX_AGE_SECONDS = 60;
 
+/** How deep `act` may nest (RFC 8693 delegation chains): default and hard cap. */
+export const DELEGATION_DEFAULT_DEPTH = 2;
+export const DELEGATION_MAX_DEPTH = 4;
+
 /** Clock skew tolerated on exp/nbf/iat; configurable down to 0, never above this. */
 export const CLOCK_SKEW_MAX_SECONDS = 5;
 

@@ -74,6 +74,7 @@ export const PARAMS = {
   "approvals-short": { ticket: "T-2" },
   quorum: { ticket: "T-3" },
   budget: { limit: 500 },
+  delegating: { limit: 100 },
 } as const;
 
 export type WorkflowId = keyof typeof PARAMS;

@@ -29,6 +29,10 @@ export const SequenceIdParam = z.object({
     .openapi({ param: { name: "id", in: "path" }, description: "sequence id, minted by Baton" }),
 });
 
+export const DpopHeader = z.object({
+  dpop: CompactJws.optional().openapi({ description: "RFC 9449 proof of the delegating agent's key, when its capability is bound (cnf.jkt)" }),
+});
+
 export const IdempotencyHeader = z.object({
   "idempotency-key": z
     .string()
@@ -73,6 +77,30 @@ export const RedeemBody = z
   })
   .strict()
   .openapi("Redeem");
+
+export const DelegateBody = z
+  .object({
+    token: CompactJws.openapi({ description: "the delegating agent's current capability (it must grant `delegate`)" }),
+    actor: Name.openapi({ description: "the sub-agent", example: "agent-7.researcher" }),
+    grants: z
+      .array(
+        z
+          .object({
+            audience: z.string().min(1).max(64),
+            actions: z.array(z.string().min(1).max(128)).min(1).max(64),
+            uses: z.int().min(1).max(10_000).default(1),
+            where: z.string().min(1).max(2048).optional().openapi({ description: "CEL, added to the parent grant's own condition" }),
+          })
+          .strict(),
+      )
+      .min(1)
+      .max(16)
+      .openapi({ description: "a subset of the current stage's grants; the uses are reserved from the parent" }),
+    ttl_seconds: z.int().min(1).max(3600).optional().openapi({ description: "never beyond the delegating capability's exp" }),
+    actor_jwk: z.record(z.string(), z.unknown()).optional().openapi({ description: "the sub-agent's public key, required when the parent is sender-constrained" }),
+  })
+  .strict()
+  .openapi("Delegate");
 
 export const RevokeBody = z
   .object({ reason: z.string().max(500).default("revoked by orchestrator") })

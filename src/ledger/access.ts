@@ -1,7 +1,7 @@
 import type { SequenceRecord } from "../policy/types.js";
 import type { Caller } from "./protocol.js";
 
-export type SequenceOperation = "describe" | "evidence" | "approval" | "capability" | "revoke" | "receipts";
+export type SequenceOperation = "describe" | "evidence" | "approval" | "delegate" | "capability" | "revoke" | "receipts";
 
 /**
  * Who may touch an existing sequence. Pure and exhaustive; roles come from the
@@ -19,6 +19,7 @@ export function mayAccess(caller: Caller, record: SequenceRecord, operation: Seq
     case "approval":
       return owner || actor || caller.role === "approver";
     case "capability":
+    case "delegate":
       return actor;
     case "revoke":
       return owner;

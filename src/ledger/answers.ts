@@ -21,7 +21,7 @@ export async function mintCapability(
   return signCapability(keyring, {
     iss: issuer,
     sub: record.subject,
-    act: { sub: record.actor },
+    act: record.delegation?.act ?? { sub: record.actor },
     aud: mint.aud,
     iat: mint.iat,
     nbf: mint.nbf,

@@ -19,8 +19,29 @@ export const StartInputSchema = z.object({
   subject: z.string().min(1),
   actor: z.string().min(1),
   actorJkt: z.string().min(1).optional(),
+  /** Only when a parent sequence delegated to this one's actor. */
+  delegation: z
+    .object({ parent: z.string().min(1), parentReceipt: z.string().min(1), act: z.record(z.string(), z.unknown()) })
+    .optional(),
+  /** The orchestrator the sequence answers to, when it is not the caller (a delegated child answers to its parent's). */
+  orchestrator: z.string().min(1).optional(),
   idempotency: Idempotency,
 });
+
+const Dpop = z
+  .object({
+    proof: z.discriminatedUnion("ok", [
+      z.object({
+        ok: z.literal(true),
+        jkt: z.string(),
+        claims: z.object({ htm: z.string(), htu: z.string(), iat: z.int(), jti: z.string(), ath: z.string() }),
+      }),
+      z.object({ ok: z.literal(false), message: z.string() }),
+    ]),
+    htm: z.string(),
+    htu: z.string(),
+  })
+  .optional();
 
 export const RedeemInputSchema = z.object({
   caller: CallerSchema,
@@ -29,20 +50,23 @@ export const RedeemInputSchema = z.object({
   args: z.record(z.string(), z.unknown()),
   token: CapabilityClaimsSchema,
   tokenDigest: z.string().min(1),
-  dpop: z
-    .object({
-      proof: z.discriminatedUnion("ok", [
-        z.object({
-          ok: z.literal(true),
-          jkt: z.string(),
-          claims: z.object({ htm: z.string(), htu: z.string(), iat: z.int(), jti: z.string(), ath: z.string() }),
-        }),
-        z.object({ ok: z.literal(false), message: z.string() }),
-      ]),
-      htm: z.string(),
-      htu: z.string(),
-    })
-    .optional(),
+  dpop: Dpop,
+});
+
+export const DelegatedGrantSchema = z.strictObject({
+  audience: z.string().min(1).max(64),
+  actions: z.array(z.string().min(1).max(128)).min(1).max(64),
+  uses: z.int().min(1).max(10_000),
+  where: z.string().min(1).max(2048).optional(),
+});
+
+export const DelegateInputSchema = z.object({
+  caller: CallerSchema,
+  token: CapabilityClaimsSchema,
+  tokenDigest: z.string().min(1),
+  dpop: Dpop,
+  actor: z.string().min(1).max(256),
+  grants: z.array(DelegatedGrantSchema).min(1).max(16),
 });
 
 export const EvidenceInputSchema = z.object({
@@ -81,6 +105,7 @@ export const ReceiptsInputSchema = z.object({
 export type StartInput = z.input<typeof StartInputSchema>;
 export type RedeemInput = z.input<typeof RedeemInputSchema>;
 export type EvidenceInput = z.input<typeof EvidenceInputSchema>;
+export type DelegateInput = z.input<typeof DelegateInputSchema>;
 export type ApprovalInput = z.input<typeof ApprovalInputSchema>;
 export type CapabilityInput = z.input<typeof CapabilityInputSchema>;
 export type RevokeInput = z.input<typeof RevokeInputSchema>;

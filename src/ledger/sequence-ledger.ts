@@ -17,6 +17,8 @@ import {
   ApprovalInputSchema,
   type CapabilityInput,
   CapabilityInputSchema,
+  type DelegateInput,
+  DelegateInputSchema,
   type Caller,
   type DescribeInput,
   DescribeInputSchema,
@@ -54,7 +56,7 @@ export class SequenceLedger extends DurableObject<Env> {
   async start(raw: StartInput): Promise<LedgerAnswer> {
     const input = parse(StartInputSchema, raw);
     if (!input.ok) return input.answer;
-    const { caller, workflow, params, subject, actor, actorJkt, idempotency } = input.value;
+    const { caller, workflow, params, subject, actor, actorJkt, delegation, idempotency } = input.value;
     return this.#exclusive(async (config, keyring) => {
       const existing = this.#store.load();
       if (existing) {
@@ -74,9 +76,10 @@ export class SequenceLedger extends DurableObject<Env> {
         params,
         subject,
         actor,
-        orchestrator: caller.id,
+        orchestrator: input.value.orchestrator ?? caller.id,
         createdAt: Date.now(),
         ...(actorJkt ? { actorJkt } : {}),
+        ...(delegation ? { delegation: delegation as SequenceRecord["delegation"] & object } : {}),
       };
       const stored: StoredSequence = { record, workflowDefinition: workflow.definition, capability: null };
       const state: LedgerState = {
@@ -110,6 +113,13 @@ export class SequenceLedger extends DurableObject<Env> {
     if (!input.ok) return input.answer;
     const { caller, tool, action, args, token, tokenDigest, dpop } = input.value;
     return this.#mutate(caller, null, undefined, { kind: "redeem", tool, action, args, token, tokenDigest, dpop });
+  }
+
+  async delegate(raw: DelegateInput): Promise<LedgerAnswer> {
+    const input = parse(DelegateInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const { caller, token, tokenDigest, dpop, actor, grants } = input.value;
+    return this.#mutate(caller, "delegate", undefined, { kind: "delegate", token, tokenDigest, dpop, actor, grants });
   }
 
   async approval(raw: ApprovalInput): Promise<LedgerAnswer> {
@@ -316,7 +326,7 @@ function compiledWorkflow(definition: string): Promise<CompiledWorkflow> {
 }
 
 function presentedNonce(request: LedgerRequest): string | null {
-  if (request.kind === "redeem") return request.token.jti;
+  if (request.kind === "redeem" || request.kind === "delegate") return request.token.jti;
   if (request.kind === "evidence" && request.attestation.ok) return request.attestation.claims.jti;
   if (request.kind === "approval" && request.approval.ok) return request.approval.claims.jti;
   return null;

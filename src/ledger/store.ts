@@ -171,10 +171,11 @@ export class LedgerStore {
         switch (effect.type) {
           case "use":
             sql.exec(
-              `INSERT INTO uses (stage, grant_index, used, total) VALUES (?, ?, 1, ?)
-               ON CONFLICT (stage, grant_index) DO UPDATE SET used = used + 1, total = total + excluded.total`,
+              `INSERT INTO uses (stage, grant_index, used, total) VALUES (?, ?, ?, ?)
+               ON CONFLICT (stage, grant_index) DO UPDATE SET used = used + excluded.used, total = total + excluded.total`,
               current,
               effect.grant,
+              effect.count ?? 1,
               effect.amount ?? 0,
             );
             break;

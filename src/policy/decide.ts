@@ -1,12 +1,15 @@
 import type { ReasonCode } from "../errors.js";
 import { DPOP_PROOF_MAX_AGE_SECONDS } from "../limits.js";
+import { actDepth } from "../tokens/capability.js";
 import { dpopProblem } from "../tokens/dpop.js";
 import type { CompiledGate, CompiledRequirement, CompiledWorkflow } from "./compile.js";
+import { BATON_AUDIENCE, DELEGATE_ACTION } from "./workflow-schema.js";
 import type {
   AcceptedApproval,
   AcceptedEvidence,
   AttestationClaims,
   AuthorizationDetail,
+  DelegatedGrant,
   Effect,
   EvidenceItem,
   Fresh,
@@ -37,6 +40,8 @@ export function decide(workflow: CompiledWorkflow, state: LedgerState, request: 
       return decideEvidence(workflow, state, request, now);
     case "approval":
       return decideApproval(workflow, state, request, now);
+    case "delegate":
+      return decideDelegate(workflow, state, request, now);
     case "reissue":
       return decideReissue(workflow, state, request.fresh, now);
     case "revoke":
@@ -113,18 +118,124 @@ function decideRedeem(
   ];
   if (request.dpop?.proof.ok) effects.push({ type: "spend", kind: "dpop", jti: request.dpop.proof.claims.jti });
   const usesAfter = grants.map((_, i) => (state.uses[i] ?? 0) + (i === usable.index ? 1 : 0));
-  const exhausted = grants.every((g, i) => (usesAfter[i] ?? 0) >= g.grant.uses);
-  if (exhausted) {
-    // The token's jti is spent for good only when no grant has a use left.
-    effects.push({ type: "spend", kind: "capability", jti: token.jti });
-    const last = state.stage === workflow.definition.stages.length - 1;
-    if (last && workflow.definition.complete.on === "last_use") effects.push({ type: "seal", reason: "completed" });
-  }
+  effects.push(...exhaustion(workflow, state, usesAfter, token.jti));
   // The receipt records every counter of the grant before and after this use.
   const before = state.uses[usable.index] ?? 0;
   const details: Record<string, unknown> = { grant: usable.index, uses_before: before, uses_after: before + 1 };
   if (budget.amount !== null) Object.assign(details, budget.counters);
   return { ...allow(`${request.action} allowed for ${request.tool}`, effects), details };
+}
+
+/** The token's jti is spent for good only when no grant has a use left; on the last stage that may complete the sequence. */
+function exhaustion(workflow: CompiledWorkflow, state: LedgerState, usesAfter: readonly number[], jti: string): Effect[] {
+  const grants = workflow.grants[state.stage] ?? [];
+  if (!grants.every((g, i) => (usesAfter[i] ?? 0) >= g.grant.uses)) return [];
+  const effects: Effect[] = [{ type: "spend", kind: "capability", jti }];
+  const last = state.stage === workflow.definition.stages.length - 1;
+  if (last && workflow.definition.complete.on === "last_use") effects.push({ type: "seal", reason: "completed" });
+  return effects;
+}
+
+/**
+ * An agent starts a sequence for a sub-agent (RFC 8693): its capability is
+ * presented to Baton itself for the `delegate` action, like a redeem, and the
+ * sub-agent's grants must fit inside what is left of this stage. The uses handed
+ * down are reserved here, so the two agents together never exceed the stage's
+ * grants; conditions are kept (the child's `where` is added to, never replaces,
+ * the parent's). Grants with a cumulative sum are not delegable: the child's
+ * spending would escape this ledger's budget.
+ */
+function decideDelegate(
+  workflow: CompiledWorkflow,
+  state: LedgerState,
+  request: Extract<LedgerRequest, { kind: "delegate" }>,
+  now: number,
+): Outcome {
+  const { token } = request;
+  const asRedeem = {
+    kind: "redeem",
+    tool: BATON_AUDIENCE,
+    action: DELEGATE_ACTION,
+    args: {},
+    token,
+    tokenDigest: request.tokenDigest,
+    dpop: request.dpop,
+  } as const;
+  const presented = decideRedeem(workflow, state, asRedeem, now);
+  if (presented.decision !== "ALLOW") return presented;
+
+  const depth = actDepth(token.act) + 1;
+  if (depth > workflow.definition.max_delegation_depth) {
+    return deny("SCOPE_EXCEEDED", `delegation would nest act ${depth} deep; this workflow allows ${workflow.definition.max_delegation_depth}`, {
+      depth,
+      max_depth: workflow.definition.max_delegation_depth,
+    });
+  }
+
+  const grants = workflow.grants[state.stage] ?? [];
+  const usesAfter = grants.map((_, i) => state.uses[i] ?? 0);
+  const use = presented.effects.find((e) => e.type === "use");
+  if (use?.type === "use") usesAfter[use.grant] = (usesAfter[use.grant] ?? 0) + 1;
+  const reserved: Effect[] = [];
+  const granted: DelegatedGrant[] = [];
+  for (const [i, child] of request.grants.entries()) {
+    const covering = grants
+      .map((compiled, index) => ({ compiled, index }))
+      .find(
+        ({ compiled, index }) =>
+          compiled.grant.audience === child.audience &&
+          child.actions.every((action) => compiled.grant.actions.includes(action)) &&
+          compiled.grant.uses - (usesAfter[index] ?? 0) >= child.uses,
+      );
+    if (!covering) {
+      return deny("SCOPE_EXCEEDED", `delegated grant ${i} (${child.audience}: ${child.actions.join(", ")} × ${child.uses}) is wider than what is left of stage ${token.stage}`, {
+        grant: i,
+      });
+    }
+    if (covering.compiled.grant.sum) {
+      return deny("SCOPE_EXCEEDED", `delegated grant ${i} covers a grant with a cumulative limit, which cannot be delegated`, { grant: i });
+    }
+    usesAfter[covering.index] = (usesAfter[covering.index] ?? 0) + child.uses;
+    reserved.push({ type: "use", grant: covering.index, count: child.uses });
+    const conditions = [covering.compiled.grant.where, child.where].filter((w): w is string => w !== undefined);
+    granted.push({
+      audience: child.audience,
+      actions: child.actions,
+      uses: child.uses,
+      ...(conditions.length > 0 ? { where: conditions.map((w) => `(${w})`).join(" && ") } : {}),
+    });
+  }
+  const effects: Effect[] = [
+    ...presented.effects.filter((e) => e.type === "use" || (e.type === "spend" && e.kind === "dpop")),
+    ...reserved,
+    ...exhaustion(workflow, state, usesAfter, token.jti),
+  ];
+  const act = { sub: request.actor, act: token.act };
+  const { definition } = workflow;
+  const record = state.record;
+  return {
+    ...allow(`stage ${token.stage} delegated to ${request.actor}`, effects),
+    // Everything the shell needs to start the child sequence, receipted here.
+    details: {
+      delegation: {
+        actor: request.actor,
+        act,
+        depth,
+        grants: granted,
+        stage: token.stage,
+        until: token.exp,
+        parent: {
+          workflow: workflow.id,
+          subject: record.subject,
+          orchestrator: record.orchestrator,
+          params: record.params,
+          clock_skew_seconds: definition.clock_skew_seconds,
+          max_delegation_depth: definition.max_delegation_depth,
+          sender_constrained: definition.sender_constrained,
+        },
+      },
+    },
+  };
 }
 
 /**
@@ -134,7 +245,7 @@ function decideRedeem(
 function senderProblem(
   workflow: CompiledWorkflow,
   state: LedgerState,
-  request: Extract<LedgerRequest, { kind: "redeem" }>,
+  request: Extract<LedgerRequest, { kind: "redeem" | "delegate" }>,
   nowSeconds: number,
 ): Outcome | null {
   const bound = request.token.cnf?.jkt;

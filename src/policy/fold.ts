@@ -18,7 +18,7 @@ export function applyEffects(state: LedgerState, effects: readonly Effect[], spe
   for (const effect of effects) {
     switch (effect.type) {
       case "use":
-        next.uses[effect.grant] = (next.uses[effect.grant] ?? 0) + 1;
+        next.uses[effect.grant] = (next.uses[effect.grant] ?? 0) + (effect.count ?? 1);
         if (effect.amount !== undefined) next.totals[effect.grant] = (next.totals[effect.grant] ?? 0) + effect.amount;
         break;
       case "spend":

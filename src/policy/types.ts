@@ -13,6 +13,30 @@ export interface SequenceRecord {
   createdAt: number;
   /** RFC 7638 thumbprint of the actor's key, for sender-constrained workflows. */
   actorJkt?: string;
+  /** Set when an agent started this sequence for a sub-agent (RFC 8693 delegation). */
+  delegation?: Delegation;
+}
+
+/** RFC 8693 §4.1 actor claim: who acts, and on whose behalf they in turn act. */
+export interface Act {
+  sub: string;
+  act?: Act;
+}
+
+export interface Delegation {
+  /** The parent sequence and the receipt of the decision that allowed the delegation. */
+  parent: string;
+  parentReceipt: string;
+  /** The nested actor chain the child's capabilities carry. */
+  act: Act;
+}
+
+/** A grant a delegating agent asks for its sub-agent: a subset of its own current stage. */
+export interface DelegatedGrant {
+  audience: string;
+  actions: string[];
+  uses: number;
+  where?: string;
 }
 
 /** One piece of evidence as a capability names it: who, what, which token. */
@@ -88,7 +112,7 @@ export type NonceKind = "capability" | "attestation" | "approval" | "dpop";
 export interface CapabilityClaims {
   iss: string;
   sub: string;
-  act: { sub: string };
+  act: Act;
   aud: string[];
   iat: number;
   nbf: number;
@@ -170,6 +194,15 @@ export type LedgerRequest =
     }
   | { kind: "evidence"; attestation: AttestationCheck; fresh: Fresh }
   | { kind: "approval"; approval: ApprovalCheck; fresh: Fresh }
+  | {
+      kind: "delegate";
+      token: CapabilityClaims;
+      tokenDigest: string;
+      dpop?: { proof: DpopPresentation; htm: string; htu: string } | undefined;
+      /** The sub-agent, and what it asks for it. */
+      actor: string;
+      grants: DelegatedGrant[];
+    }
   | { kind: "reissue"; agent: string; fresh: Fresh }
   | { kind: "revoke"; orchestrator: string; reason: string };
 
@@ -181,7 +214,7 @@ export interface Fresh {
 export type Decision = "ALLOW" | "DENY" | "ESCALATE";
 
 export type Effect =
-  | { type: "use"; grant: number; amount?: number }
+  | { type: "use"; grant: number; amount?: number; count?: number }
   | { type: "spend"; kind: NonceKind; jti: string }
   | { type: "accept_evidence"; evidence: AcceptedEvidence }
   | { type: "accept_approval"; approval: AcceptedApproval }

@@ -8,6 +8,8 @@ import {
   CAPABILITY_MAX_TTL_SECONDS,
   CEL_EXPRESSION_MAX_CHARS,
   CLOCK_SKEW_MAX_SECONDS,
+  DELEGATION_DEFAULT_DEPTH,
+  DELEGATION_MAX_DEPTH,
   APPROVAL_DEFAULT_MAX_AGE_SECONDS,
   APPROVAL_MAX_AGE_SECONDS,
   GATE_MAX_APPROVALS,
@@ -16,6 +18,10 @@ import {
   STAGE_MAX_GRANTS,
   WORKFLOW_MAX_STAGES,
 } from "../limits.js";
+
+/** The audience of grants Baton itself honours, and the one action it has: start a sub-agent's sequence. */
+export const BATON_AUDIENCE = "baton";
+export const DELEGATE_ACTION = "delegate";
 
 /** Identifiers that appear in tokens and URLs: short, printable, no surprises. */
 export const Identifier = z
@@ -115,6 +121,12 @@ export const WorkflowSchema = z
     params: ParamsJsonSchema,
     stages: z.array(StageSchema).min(1).max(WORKFLOW_MAX_STAGES),
     complete: CompletionSchema.default({ on: "last_use" }),
+    max_delegation_depth: z
+      .int()
+      .min(1)
+      .max(DELEGATION_MAX_DEPTH)
+      .default(DELEGATION_DEFAULT_DEPTH)
+      .describe("how deep `act` may nest: 1 = the actor only; 2 = the actor may delegate once"),
     sender_constrained: z
       .boolean()
       .default(false)
@@ -141,6 +153,17 @@ export const WorkflowSchema = z
         // A stage without a gate would open without evidence: the thing Baton exists to stop.
         ctx.addIssue({ code: "custom", path: ["stages", index, "gate"], message: "every stage after the first needs a gate" });
       }
+      stage.grants.forEach((grant, g) => {
+        // Delegation is Baton's own action: it lives alone, on the reserved audience.
+        const delegates = grant.actions.includes(DELEGATE_ACTION);
+        if (delegates !== (grant.audience === BATON_AUDIENCE) || (delegates && grant.actions.length > 1)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["stages", index, "grants", g],
+            message: `the ${DELEGATE_ACTION} action is granted alone, to audience ${BATON_AUDIENCE}, and nothing else is`,
+          });
+        }
+      });
     });
   });
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import type { CapabilityClaims } from "../policy/types.js";
+import { DELEGATION_MAX_DEPTH } from "../limits.js";
+import type { Act, CapabilityClaims } from "../policy/types.js";
 import { sha256 } from "./digest.js";
 import { verifyJws } from "./jws.js";
 import type { Keyring } from "./keys.js";
@@ -8,11 +9,22 @@ import { SIGNING_ALGORITHM, TYP } from "./kinds.js";
 const Seconds = z.int().nonnegative();
 const Id = z.string().min(1).max(256);
 
+/** RFC 8693 `act`, nested at most DELEGATION_MAX_DEPTH deep. */
+const ActSchema: z.ZodType<Act> = z.lazy(() => z.object({ sub: Id, act: ActSchema.optional() }));
+const BoundedAct = ActSchema.refine((act) => actDepth(act) <= DELEGATION_MAX_DEPTH, "act is nested too deep");
+
+/** How many actors the chain names: 1 for `{sub}`, 2 for `{sub, act: {sub}}`. */
+export function actDepth(act: Act): number {
+  let depth = 1;
+  for (let inner = act.act; inner; inner = inner.act) depth++;
+  return depth;
+}
+
 /** The claims of a Baton capability (DESIGN.md, "Token formats"). */
 export const CapabilityClaimsSchema = z.object({
   iss: Id,
   sub: Id,
-  act: z.object({ sub: Id }),
+  act: BoundedAct,
   aud: z.array(Id).min(1),
   iat: Seconds,
   nbf: Seconds,

@@ -13,6 +13,15 @@ import { sha256 } from "./digest.js";
 import { isCanonicalBase64url } from "./jws.js";
 import { EVIDENCE_ALGORITHMS } from "./kinds.js";
 
+/** Longest `htm` accepted: HTTP method names are short tokens (RFC 9110 §9). */
+const DPOP_HTM_MAX_CHARS = 16;
+/** Longest `htu` accepted; longer target URIs are refused rather than compared. */
+const DPOP_HTU_MAX_CHARS = 2048;
+/** Longest `jti` accepted; it is stored once per proof by the ledger, so it stays small. */
+const DPOP_JTI_MAX_CHARS = 256;
+/** Length of an unpadded base64url SHA-256 (`ath`): 32 bytes → 43 characters. */
+const SHA256_BASE64URL_CHARS = 43;
+
 /** RFC 9449 §4.2: the `typ` of a DPoP proof. */
 export const DPOP_TYP = "dpop+jwt";
 
@@ -27,11 +36,16 @@ export interface DpopProofClaims {
 export type DpopCheck = { ok: true; jkt: string; claims: DpopProofClaims } | { ok: false; message: string };
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-/** Header parameters that would point at other keys or change processing: refused, as for every Baton JWS. */
+/**
+ * Header parameters that would point at other keys or change processing
+ * (RFC 7515 §4.1, RFC 7797): refused, as for every Baton JWS. `jwk` is the one
+ * key-carrying header a DPoP proof must have (RFC 9449 §4.2).
+ */
 const REFUSED_HEADERS = ["jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64"] as const;
-/** Members of a private JWK (RFC 7518 §6.2.2, §6.3.2): a proof carries the public key only. */
+/** Members of a private or symmetric JWK (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2): a proof carries a public key only. */
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
-const KEY_TYPE: Record<string, { kty: string; crv: string }> = {
+/** The only key type and curve each accepted algorithm may use, so the header cannot pair them freely. */
+const KEY_TYPE: Readonly<Record<(typeof EVIDENCE_ALGORITHMS)[number], { kty: string; crv: string }>> = {
   EdDSA: { kty: "OKP", crv: "Ed25519" },
   ES256: { kty: "EC", crv: "P-256" },
 };
@@ -39,27 +53,38 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 const HttpUrl = z
   .string()
-  .max(2048)
-  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), "an absolute http(s) URL");
+  .max(DPOP_HTU_MAX_CHARS)
+  .refine((value) => httpUrl(value) !== null, "must be an absolute http(s) URL");
 
 const ProofClaimsSchema = z.object({
-  htm: z.string().min(1).max(16),
+  htm: z.string().min(1).max(DPOP_HTM_MAX_CHARS),
   htu: HttpUrl,
   iat: z.int().nonnegative(),
-  jti: z.string().min(1).max(256),
-  ath: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "a base64url SHA-256"),
+  jti: z.string().min(1).max(DPOP_JTI_MAX_CHARS),
+  ath: z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${SHA256_BASE64URL_CHARS}}$`), "must be a base64url SHA-256"),
 });
 
 /**
  * Verifies a DPoP proof's shape and signature with the key it embeds (that is
- * the point of DPoP: the capability's `cnf.jkt` says which key must sign).
- * No clock and no binding here: `dpopProblem` does those, inside `decide()`.
+ * the point of DPoP: the capability's `cnf.jkt` says which key must sign, and
+ * `dpopProblem` compares the two). No clock and no binding here. Never throws.
  */
 export async function checkDpopProof(proof: unknown): Promise<DpopCheck> {
+  try {
+    return await check(proof);
+  } catch {
+    // Every step below catches its own errors; this is a last guard for the "never throws" promise.
+    return fail("proof could not be checked");
+  }
+}
+
+async function check(proof: unknown): Promise<DpopCheck> {
   if (typeof proof !== "string") return fail("proof is not a string");
   if (proof.length > TOKEN_MAX_BYTES) return fail(`proof is longer than ${TOKEN_MAX_BYTES} bytes`);
   if (!COMPACT_JWS.test(proof)) return fail("proof is not a compact JWS");
+  // jose accepts base64url whose unused trailing bits are set; refuse the second spelling.
   if (!proof.split(".").every(isCanonicalBase64url)) return fail("proof is not canonical base64url");
+
   let header: JWSHeaderParameters;
   try {
     header = decodeProtectedHeader(proof) as JWSHeaderParameters;
@@ -68,21 +93,30 @@ export async function checkDpopProof(proof: unknown): Promise<DpopCheck> {
   }
   if (typeof header.typ !== "string" || header.typ.toLowerCase() !== DPOP_TYP) return fail(`proof typ must be ${DPOP_TYP}`);
   const alg = header.alg;
-  if (typeof alg !== "string" || !(EVIDENCE_ALGORITHMS as readonly string[]).includes(alg)) {
-    return fail(`proof algorithm ${String(alg)} is not accepted`);
-  }
+  if (!isEvidenceAlgorithm(alg)) return fail(`proof algorithm ${String(alg)} is not accepted`);
   for (const name of REFUSED_HEADERS) {
     if (name in header) return fail(`proof header parameter ${name} is not accepted`);
   }
-  const jwk = header.jwk as Record<string, unknown> | undefined;
-  if (!jwk || typeof jwk !== "object" || Array.isArray(jwk)) return fail("proof has no jwk header");
-  if (PRIVATE_MEMBERS.some((member) => member in jwk)) return fail("proof jwk must be a public key");
-  const expected = KEY_TYPE[alg];
-  if (!expected || jwk.kty !== expected.kty || jwk.crv !== expected.crv) return fail(`proof jwk is not an ${alg} key`);
 
+  const jwk: unknown = header.jwk;
+  if (jwk === undefined) return fail("proof has no jwk header");
+  if (jwk === null || typeof jwk !== "object" || Array.isArray(jwk)) return fail("proof jwk header is not a JSON object");
+  const members = jwk as Record<string, unknown>;
+  if (PRIVATE_MEMBERS.some((member) => member in members)) return fail("proof jwk must be a public key");
+  const expected = KEY_TYPE[alg];
+  if (members.kty !== expected.kty || members.crv !== expected.crv) {
+    return fail(`proof jwk must be a ${expected.kty} ${expected.crv} key for ${alg}`);
+  }
+  if ("alg" in members && members.alg !== alg) return fail(`proof jwk is for ${String(members.alg)}, not ${alg}`);
+
+  let key: CryptoKey;
+  try {
+    key = (await importJWK(members as JWK, alg)) as CryptoKey;
+  } catch {
+    return fail("proof jwk is not a valid public key");
+  }
   let payload: Uint8Array;
   try {
-    const key = await importJWK(jwk as JWK, alg);
     ({ payload } = await compactVerify(proof, key, { algorithms: [alg] }));
   } catch {
     return fail("proof signature verification failed");
@@ -93,19 +127,27 @@ export async function checkDpopProof(proof: unknown): Promise<DpopCheck> {
   } catch {
     return fail("proof payload is not UTF-8 JSON");
   }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return fail("proof payload is not a JSON object");
   const parsed = ProofClaimsSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    return fail(`proof claims are malformed: ${issue?.path.join(".") || "payload"} ${issue?.message}`);
+    const claim = issue?.path.map(String).join(".") || "payload";
+    return fail(`proof claim ${claim} is missing or malformed${issue ? `: ${issue.message}` : ""}`);
   }
-  return { ok: true, jkt: await calculateJwkThumbprint(jwk as JWK, "sha256"), claims: parsed.data };
+  let jkt: string;
+  try {
+    jkt = await calculateJwkThumbprint(members as JWK, "sha256");
+  } catch {
+    return fail("proof jwk has no thumbprint");
+  }
+  return { ok: true, jkt, claims: parsed.data };
 }
 
 /**
  * Binds a verified proof to the request at hand (RFC 9449 §4.3): the capability's
  * key, this token (`ath`), this method and URL (query and fragment ignored), and
  * a fresh `iat`. Pure: `decide()` calls it with its `now`. The one-time `jti` is
- * the ledger's. Returns null when the proof is acceptable.
+ * the ledger's. Returns null when the proof is acceptable, else why not.
  */
 export function dpopProblem(
   proof: { jkt: string; claims: DpopProofClaims },
@@ -117,6 +159,7 @@ export function dpopProblem(
   const { claims } = proof;
   if (proof.jkt !== expected.jkt) return "proof is signed by another key than the capability is bound to";
   if (claims.ath !== expected.ath) return "proof is for another access token (ath)";
+  // RFC 9110 §9.1: method names are case-sensitive.
   if (claims.htm !== expected.htm) return `proof is for method ${claims.htm}, not ${expected.htm}`;
   if (!sameResource(claims.htu, expected.htu)) return "proof is for another URL (htu)";
   if (claims.iat - skewSeconds > nowSeconds) return "proof is issued in the future";
@@ -124,10 +167,25 @@ export function dpopProblem(
   return null;
 }
 
+/**
+ * RFC 9449 §4.3: `htu` matches the request URI without query and fragment,
+ * after the normalisation URL parsing does (lower-case scheme and host,
+ * default port dropped, empty path as "/", dot segments removed).
+ */
 function sameResource(a: string, b: string): boolean {
-  if (!URL.canParse(a) || !URL.canParse(b)) return false;
-  const [x, y] = [new URL(a), new URL(b)];
-  return x.origin === y.origin && x.pathname === y.pathname;
+  const [x, y] = [httpUrl(a), httpUrl(b)];
+  // Non-http(s) URLs all have the origin "null": never let two of them match.
+  return x !== null && y !== null && x.origin === y.origin && x.pathname === y.pathname;
+}
+
+function httpUrl(value: string): URL | null {
+  if (!URL.canParse(value)) return null;
+  const url = new URL(value);
+  return url.protocol === "https:" || url.protocol === "http:" ? url : null;
+}
+
+function isEvidenceAlgorithm(alg: unknown): alg is (typeof EVIDENCE_ALGORITHMS)[number] {
+  return typeof alg === "string" && (EVIDENCE_ALGORITHMS as readonly string[]).includes(alg);
 }
 
 /** ath: base64url SHA-256 of the ASCII access token (RFC 9449 §4.2). */
@@ -135,15 +193,17 @@ export function accessTokenHash(token: string): Promise<string> {
   return sha256(token);
 }
 
-/** For agents and tests: a proof for one request, signed with the holder's key. */
+/** For agents and tests: a proof for one request, signed with the holder's key (`publicJwk` is its public JWK). */
 export async function createDpopProof(
   privateKey: CryptoKey,
   publicJwk: JWK,
   request: { htm: string; htu: string; accessToken: string; iat: number; jti?: string },
 ): Promise<string> {
   const { kty, crv, x, y } = publicJwk;
-  const jwk = Object.fromEntries(Object.entries({ kty, crv, x, y }).filter(([, v]) => v !== undefined));
-  const alg = kty === "OKP" ? "EdDSA" : "ES256";
+  const alg = (Object.keys(KEY_TYPE) as (keyof typeof KEY_TYPE)[]).find((name) => KEY_TYPE[name].kty === kty && KEY_TYPE[name].crv === crv);
+  if (!alg) throw new TypeError(`a DPoP key must be Ed25519 or P-256, not ${String(kty)} ${String(crv)}`);
+  // Only the public members: never copy `d` (or `kid`, `use`, ...) into the header.
+  const jwk = kty === "EC" ? { kty, crv, x, y } : { kty, crv, x };
   return new SignJWT({
     htm: request.htm,
     htu: request.htu,

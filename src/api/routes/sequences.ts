@@ -13,9 +13,16 @@ import type { AppEnv } from "../context.js";
 import { authedRoute } from "../openapi.js";
 import { answer } from "../respond.js";
 import { PublicJwkSchema } from "../../config/schema.js";
+import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow } from "../../policy/compile.js";
+import type { Act, DelegatedGrant } from "../../policy/types.js";
+import { verifyCapabilitySignature } from "../../tokens/capability.js";
+import { checkDpopProof } from "../../tokens/dpop.js";
+import { receiptHash } from "../../tokens/receipt.js";
 import {
   ApprovalBody,
   DecisionSchema,
+  DelegateBody,
+  DpopHeader,
   EvidenceBody,
   IdempotencyHeader,
   ReceiptsQuery,
@@ -84,6 +91,20 @@ const approvalRoute = authedRoute({
     202: decisionResponse("ESCALATE: approval accepted; the gate waits for more (APPROVAL_REQUIRED)"),
     422: { description: "IDEMPOTENCY_CONFLICT" },
   },
+});
+
+const delegateRoute = authedRoute({
+  method: "post",
+  path: "/v1/sequences/{id}/delegations",
+  summary:
+    "Start a sequence for a sub-agent (the actor, presenting its capability): its grants are a subset of the current stage, its act nests the delegating agent's",
+  middleware: [requireCaller("agent")] as const,
+  request: {
+    params: SequenceIdParam,
+    headers: DpopHeader,
+    body: { required: true, content: { "application/json": { schema: DelegateBody } } },
+  },
+  responses: { 201: decisionResponse("the child sequence and its first capability") },
 });
 
 const capabilityRoute = authedRoute({
@@ -189,6 +210,58 @@ export function registerSequences(app: OpenAPIHono<AppEnv>): void {
     );
   });
 
+  app.openapi(delegateRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const config = c.get("config");
+    const check = await verifyCapabilitySignature(body.token, c.get("keyring"), config.issuer);
+    if (!check.ok) throw new BatonError("TOKEN_INVALID", check.message);
+    const actorJkt = body.actor_jwk === undefined ? undefined : await actorThumbprint(body.actor_jwk);
+    if (check.claims.cnf && !actorJkt) {
+      throw new BatonError("INVALID_REQUEST", "the delegating capability is sender-constrained: actor_jwk (the sub-agent's key) is required");
+    }
+    // Refuse a child that could not compile before the parent spends anything.
+    await childWorkflow(body.grants, { stage: check.claims.stage, ttl: 1, skew: 0, depth: 1, bound: false });
+
+    const dpopProof = c.req.valid("header").dpop;
+    const parent = await sequenceStub(c, id).delegate({
+      caller: c.get("caller"),
+      token: check.claims,
+      tokenDigest: check.digest,
+      // A proof for this very request to Baton: its method and URL.
+      dpop: dpopProof === undefined ? undefined : { proof: await checkDpopProof(dpopProof), htm: c.req.method, htu: c.req.url },
+      actor: body.actor,
+      grants: body.grants,
+    });
+    if (parent.status !== 200) return answer(parent);
+
+    const allowed = JSON.parse(parent.body) as { receipt: string; details: { delegation: DelegationPlan } };
+    const plan = allowed.details.delegation;
+    const parentReceipt = await receiptHash(allowed.receipt);
+    const ttl = Math.max(1, Math.min(body.ttl_seconds ?? 3600, plan.until - Math.floor(Date.now() / 1000)));
+    const child = await childWorkflow(plan.grants, {
+      stage: plan.stage,
+      ttl,
+      skew: plan.parent.clock_skew_seconds,
+      depth: plan.parent.max_delegation_depth,
+      bound: actorJkt !== undefined,
+    });
+    const namespace = c.env.SEQUENCES;
+    // One child per allowed delegation: its id is named after the receipt that allowed it.
+    const started = await namespace.get(namespace.idFromName(`delegation\u0000${parentReceipt}`)).start({
+      caller: c.get("caller"),
+      workflow: { id: child.id, hash: child.hash, definition: canonicalJson(child.definition) },
+      params: plan.parent.params,
+      subject: plan.parent.subject,
+      actor: plan.actor,
+      actorJkt,
+      orchestrator: plan.parent.orchestrator,
+      delegation: { parent: id, parentReceipt, act: plan.act as unknown as Record<string, unknown> },
+    });
+    const childBody = JSON.parse(started.body) as Record<string, unknown>;
+    return c.json({ ...childBody, parent: { sequence: id, receipt: allowed.receipt } }, started.status as 201);
+  });
+
   app.openapi(capabilityRoute, async (c) => {
     const { id } = c.req.valid("param");
     const key = c.req.valid("header")["idempotency-key"];
@@ -272,4 +345,41 @@ async function actorThumbprint(raw: unknown): Promise<string> {
     throw new BatonError("INVALID_REQUEST", `actor_jwk is unusable: ${(error as Error).message}`);
   }
   return calculateJwkThumbprint(parsed.data, "sha256");
+}
+
+interface DelegationPlan {
+  actor: string;
+  act: Act;
+  grants: DelegatedGrant[];
+  stage: string;
+  until: number;
+  parent: {
+    subject: string;
+    orchestrator: string;
+    params: Record<string, unknown>;
+    clock_skew_seconds: number;
+    max_delegation_depth: number;
+  };
+}
+
+/** The one-stage workflow a sub-agent runs under: exactly the delegated grants, never re-issued. */
+async function childWorkflow(
+  grants: DelegatedGrant[],
+  options: { stage: string; ttl: number; skew: number; depth: number; bound: boolean },
+): Promise<CompiledWorkflow> {
+  try {
+    return await compileWorkflow({
+      id: "delegated",
+      description: "a sub-agent's share of its parent's stage",
+      params: { type: "object" },
+      stages: [{ id: options.stage, grants, ttl_seconds: options.ttl, max_reissues: 0 }],
+      complete: { on: "last_use" },
+      clock_skew_seconds: options.skew,
+      max_delegation_depth: options.depth,
+      sender_constrained: options.bound,
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowCompileError)) throw error;
+    throw new BatonError("INVALID_REQUEST", "the delegated grants are invalid", { details: error.issues });
+  }
 }
