@@ -20,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { SignJWT, importJWK } from "jose";
+import { signApproval } from "../src/cli/approval-lib.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = join(ROOT, "bench");
@@ -72,7 +73,13 @@ if (WARMUP > 0 && WARMUP < CONNECTIONS) {
 const PREP_CONCURRENCY = 10;
 
 // The example deployment's development credentials (examples/dev-credentials.json).
-const KEY = { orchestrator: "dev-orchestrator-key", agent: "dev-agent-key", deployer: "dev-tool-deployer-key" };
+const KEY = {
+  orchestrator: "dev-orchestrator-key",
+  agent: "dev-agent-key",
+  deployer: "dev-tool-deployer-key",
+  approver: "dev-approver-key",
+};
+const REIMBURSEMENT = { report: "R-bench", employee: "alice", total: 500, currency: "EUR" };
 const PARAMS = { service: "checkout", version: "2.4.1" };
 const CANARY_ARGS = { ...PARAMS, percent: 5 };
 
@@ -243,6 +250,37 @@ async function startSequences(baton, count) {
   });
 }
 
+/** Reimbursements waiting only on a finance manager: started, summary attested (ESCALATE), approval signed by fran. */
+async function awaitingApproval(baton, count) {
+  const checker = await exampleKey(join("examples", "keys", "expense-checker.private.jwk.json"));
+  const fran = JSON.parse(readFileSync(join(ROOT, "examples", "keys", "approvers", "fran.private.jwk.json"), "utf8"));
+  return inPool(count, PREP_CONCURRENCY, "start, attest, sign approvals", async () => {
+    const started = await call(baton.base, "/v1/sequences", KEY.orchestrator, {
+      workflow: "reimbursement",
+      params: REIMBURSEMENT,
+      subject: "user:bench",
+      actor: "agent-7",
+    });
+    expectAnswer("POST /v1/sequences", started, 201, (b) => b.stage === "gather");
+    const seq = started.json.sequence;
+    const summary = await new SignJWT({ iss: "expense-checker", seq, stage: "gather", type: "summary_complete", facts: { report: "R-bench", total: 500 } })
+      .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: checker.kid })
+      .setIssuedAt()
+      .setJti(randomUUID())
+      .sign(checker.key);
+    const escalated = await call(baton.base, `/v1/sequences/${seq}/evidence`, KEY.agent, { attestation: summary });
+    expectAnswer("summary attestation", escalated, 202, (b) => b.code === "APPROVAL_REQUIRED");
+    const described = await fetch(`${baton.base}/v1/sequences/${seq}`, { headers: { authorization: `Bearer ${KEY.approver}` } });
+    const subject = (await described.json()).next_gate.approvals.subject;
+    return { seq, approval: await signApproval({ privateJwk: fran, approver: "fran", subject }) };
+  });
+}
+
+async function exampleKey(path) {
+  const { "//": _comment, ...jwk } = JSON.parse(readFileSync(join(ROOT, path), "utf8"));
+  return { kid: jwk.kid, key: await importJWK(jwk, "EdDSA") };
+}
+
 let monitorKey;
 async function attestation(seq) {
   if (!monitorKey) {
@@ -333,6 +371,16 @@ const scenarios = [
     },
     build: ({ seq, attestation }) => ({ path: `/v1/sequences/${seq}/evidence`, body: { attestation } }),
     expected: (body) => body.includes('"capability":"ey') && body.includes('"stage":"rollout"'),
+  },
+  {
+    id: "approve",
+    label: "approve (approval -> next capability)",
+    server: "baton",
+    note: "POST /v1/sequences/:id/approvals: the finance manager's approval that completes a 1-of-n gate of a reimbursement",
+    headers: { authorization: `Bearer ${KEY.approver}` },
+    prepare: (baton, count) => awaitingApproval(baton, count),
+    build: ({ seq, approval }) => ({ path: `/v1/sequences/${seq}/approvals`, body: { approval } }),
+    expected: (body) => body.includes('"capability":"ey') && body.includes('"stage":"pay"'),
   },
 ];
 
@@ -572,6 +620,8 @@ async function main() {
     advanceP50OverFloorP50: ratio("advance", "p50"),
     redeemP99OverFloorP99: ratio("redeem", "p99"),
     advanceP99OverFloorP99: ratio("advance", "p99"),
+    approveP50OverFloorP50: ratio("approve", "p50"),
+    approveP99OverFloorP99: ratio("approve", "p99"),
   };
   const warnings = Object.fromEntries(servers.map((s) => [s.name, logWarnings(s)]));
   const failures = rows.filter((r) => r.non2xx + r.errors + r.unexpectedBody > 0 || r.answered !== REQUESTS);
@@ -581,7 +631,7 @@ async function main() {
   );
   console.log(table(rows, floor));
   console.log(
-    `\nredeem p50 = ${ratios.redeemP50OverFloorP50}x bare DO p50; advance p50 = ${ratios.advanceP50OverFloorP50}x bare DO p50`,
+    `\nredeem p50 = ${ratios.redeemP50OverFloorP50}x bare DO p50; advance p50 = ${ratios.advanceP50OverFloorP50}x; approve p50 = ${ratios.approveP50OverFloorP50}x`,
   );
   console.log(
     "latency: client-side per request, over every answer of every round; req/s: answers / time from first request to last answer",

@@ -37,6 +37,7 @@ export function registerDiscovery(app: OpenAPIHono<AppEnv>): void {
       openapi_uri: `${base}/openapi.json`,
       signing_alg_values_supported: [SIGNING_ALGORITHM],
       evidence_alg_values_supported: EVIDENCE_ALGORITHMS,
+      dpop_signing_alg_values_supported: EVIDENCE_ALGORITHMS,
       token_types: TYP,
       reason_codes: REASON_CODES.filter((code) => code !== "INTERNAL"),
     });
