@@ -12,6 +12,8 @@ export default defineConfig({
   ],
   test: {
     include: ["test/**/*.test.ts"],
+    // Node-only suites (MCP guard, demo) run under vitest.node.config.ts; test/verifier runs in both.
+    exclude: ["test/node/**", "node_modules/**"],
     // A flaky nonce test is a bug, not bad luck.
     retry: 0,
     // The first request of a file pays for module loading inside workerd.

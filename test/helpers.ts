@@ -75,6 +75,7 @@ export const PARAMS = {
   quorum: { ticket: "T-3" },
   budget: { limit: 500 },
   delegating: { limit: 100 },
+  "outcome-gated": { ticket: "T-4" },
 } as const;
 
 export type WorkflowId = keyof typeof PARAMS;
@@ -225,4 +226,8 @@ export async function jwksLookup() {
   const keys = new Map<string, { key: CryptoKey; alg: string }>();
   for (const jwk of body.keys) keys.set(jwk.kid, { key: (await importJWK(jwk, jwk.alg)) as CryptoKey, alg: jwk.alg });
   return (kid: string) => keys.get(kid);
+}
+
+export function reportOutcome(key: string, receipt: string, outcome: "succeeded" | "failed" | "unknown", detail?: string) {
+  return api("POST", "/v1/outcomes", { key, body: { receipt, outcome, ...(detail ? { detail } : {}) } });
 }

@@ -9,6 +9,7 @@ import { loadKeyring } from "../tokens/keyring-source.js";
 import type { AppEnv } from "./context.js";
 import { json } from "./respond.js";
 import { registerDiscovery } from "./routes/discovery.js";
+import { registerOutcomes } from "./routes/outcomes.js";
 import { registerRedeem } from "./routes/redeem.js";
 import { registerSequences } from "./routes/sequences.js";
 import { registerWorkflows } from "./routes/workflows.js";
@@ -49,6 +50,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerWorkflows(app);
   registerSequences(app);
   registerRedeem(app);
+  registerOutcomes(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -102,6 +102,15 @@ export const DelegateBody = z
   .strict()
   .openapi("Delegate");
 
+export const OutcomeBody = z
+  .object({
+    receipt: CompactJws.openapi({ description: "Baton's ALLOW receipt of the redeem (what the gate answered)" }),
+    outcome: z.enum(["succeeded", "failed", "unknown"]),
+    detail: z.string().max(500).optional(),
+  })
+  .strict()
+  .openapi("Outcome");
+
 export const RevokeBody = z
   .object({ reason: z.string().max(500).default("revoked by orchestrator") })
   .strict()

@@ -34,6 +34,7 @@ export async function mintCapability(
     authorization_details: mint.authorization_details,
     evidence: items.length === 0 ? null : { digest: await digestJson(mint.evidence), items },
     ...(mint.cnf ? { cnf: mint.cnf } : {}),
+    params: record.params,
   });
 }
 

@@ -14,7 +14,8 @@ export function describeSequence(workflow: CompiledWorkflow, state: LedgerState,
   const satisfied = new Set(state.evidence.map((e) => e.requirement));
   const skew = workflow.definition.clock_skew_seconds;
   const counting = state.approvals.filter((a) => a.expires_at + skew > now / 1000);
-  const attestationsDone = gate ? gate.attestations.every((_, i) => satisfied.has(i)) : false;
+  const reported = new Set(state.outcomes.map((o) => o.requirement));
+  const attestationsDone = gate ? gate.attestations.every((_, i) => satisfied.has(i)) && gate.outcomes.every((_, i) => reported.has(i)) : false;
   return {
     id: state.record.seq,
     workflow: { id: workflow.id, hash: workflow.hash },
@@ -43,6 +44,7 @@ export function describeSequence(workflow: CompiledWorkflow, state: LedgerState,
             type: requirement.type,
             satisfied: satisfied.has(i),
           })),
+          outcomes: gate.outcomes.map((o, i) => ({ tool: o.tool, action: o.action, succeeded: reported.has(i) })),
           approvals: gate.approvals && {
             group: gate.approvals.group,
             required: gate.approvals.count,

@@ -51,4 +51,11 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (stage, approver)
    );
    ALTER TABLE sequence ADD COLUMN rejection TEXT;`,
+  // 3: tools' successful outcomes accepted towards the pending gate.
+  `CREATE TABLE outcomes (
+     stage INTEGER NOT NULL,
+     position INTEGER NOT NULL,
+     body TEXT NOT NULL,
+     PRIMARY KEY (stage, position)
+   );`,
 ];

@@ -93,6 +93,14 @@ export const ApprovalInputSchema = z.object({
   idempotency: Idempotency,
 });
 
+export const OutcomeInputSchema = z.object({
+  caller: CallerSchema,
+  tool: z.string().min(1),
+  redeemed: z.object({ n: z.int().nonnegative(), hash: z.string().min(1), stage: z.string(), action: z.string() }),
+  outcome: z.enum(["succeeded", "failed", "unknown"]),
+  detail: z.string().max(500).optional(),
+});
+
 export const CapabilityInputSchema = z.object({ caller: CallerSchema, idempotency: Idempotency });
 export const RevokeInputSchema = z.object({ caller: CallerSchema, reason: z.string().max(500) });
 export const DescribeInputSchema = z.object({ caller: CallerSchema });
@@ -106,6 +114,7 @@ export type StartInput = z.input<typeof StartInputSchema>;
 export type RedeemInput = z.input<typeof RedeemInputSchema>;
 export type EvidenceInput = z.input<typeof EvidenceInputSchema>;
 export type DelegateInput = z.input<typeof DelegateInputSchema>;
+export type OutcomeInput = z.input<typeof OutcomeInputSchema>;
 export type ApprovalInput = z.input<typeof ApprovalInputSchema>;
 export type CapabilityInput = z.input<typeof CapabilityInputSchema>;
 export type RevokeInput = z.input<typeof RevokeInputSchema>;

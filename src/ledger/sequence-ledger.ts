@@ -19,6 +19,8 @@ import {
   CapabilityInputSchema,
   type DelegateInput,
   DelegateInputSchema,
+  type OutcomeInput,
+  OutcomeInputSchema,
   type Caller,
   type DescribeInput,
   DescribeInputSchema,
@@ -90,6 +92,7 @@ export class SequenceLedger extends DurableObject<Env> {
         uses: [],
         totals: [],
         evidence: [],
+        outcomes: [],
         approvals: [],
         rejection: null,
         approvalDigest: null,
@@ -120,6 +123,14 @@ export class SequenceLedger extends DurableObject<Env> {
     if (!input.ok) return input.answer;
     const { caller, token, tokenDigest, dpop, actor, grants } = input.value;
     return this.#mutate(caller, "delegate", undefined, { kind: "delegate", token, tokenDigest, dpop, actor, grants });
+  }
+
+  async outcome(raw: OutcomeInput): Promise<LedgerAnswer> {
+    const input = parse(OutcomeInputSchema, raw);
+    if (!input.ok) return input.answer;
+    const { caller, tool, redeemed, outcome, detail } = input.value;
+    // The route checked that the receipt is Baton's and names this tool; the ledger decides the rest.
+    return this.#mutate(caller, null, undefined, { kind: "outcome", tool, redeemed, outcome, detail, fresh: { jti: crypto.randomUUID() } });
   }
 
   async approval(raw: ApprovalInput): Promise<LedgerAnswer> {
@@ -329,6 +340,7 @@ function presentedNonce(request: LedgerRequest): string | null {
   if (request.kind === "redeem" || request.kind === "delegate") return request.token.jti;
   if (request.kind === "evidence" && request.attestation.ok) return request.attestation.claims.jti;
   if (request.kind === "approval" && request.approval.ok) return request.approval.claims.jti;
+  if (request.kind === "outcome") return request.redeemed.hash;
   return null;
 }
 

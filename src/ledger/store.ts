@@ -1,6 +1,7 @@
 import type {
   AcceptedApproval,
   AcceptedEvidence,
+  AcceptedOutcome,
   CurrentCapability,
   Effect,
   LedgerState,
@@ -98,6 +99,10 @@ export class LedgerStore {
       uses[i] ??= 0;
       totals[i] ??= 0;
     }
+    const outcomes = this.#sql
+      .exec<{ body: string }>("SELECT body FROM outcomes WHERE stage = ? ORDER BY position", row.stage)
+      .toArray()
+      .map((o) => JSON.parse(o.body) as AcceptedOutcome);
     const approvals = this.#sql
       .exec<{ body: string }>("SELECT body FROM approvals WHERE stage = ? ORDER BY approver", row.stage)
       .toArray()
@@ -120,6 +125,7 @@ export class LedgerStore {
       uses,
       totals,
       evidence,
+      outcomes,
       approvals,
       rejection: row.rejection === null ? null : JSON.parse(row.rejection),
       approvalDigest: null,
@@ -204,6 +210,11 @@ export class LedgerStore {
               JSON.stringify(effect.approval),
             );
             break;
+          case "accept_outcome": {
+            const { count } = sql.exec<{ count: number }>("SELECT COUNT(*) AS count FROM outcomes WHERE stage = ?", current).one();
+            sql.exec("INSERT INTO outcomes (stage, position, body) VALUES (?, ?, ?)", current, count, JSON.stringify(effect.outcome));
+            break;
+          }
           case "reject_gate":
             sql.exec("UPDATE sequence SET rejection = ? WHERE id = 1", JSON.stringify(effect.rejection));
             break;

@@ -1,5 +1,6 @@
 import { digestJson } from "../tokens/digest.js";
 import type { CompiledWorkflow } from "./compile.js";
+import { evidenceItems } from "./decide.js";
 import type { EvidenceItem, LedgerState } from "./types.js";
 
 /**
@@ -31,7 +32,7 @@ export function approvalSubject(workflow: CompiledWorkflow, state: LedgerState):
     stage: stages[state.stage]?.id ?? "",
     opens: stages[state.stage + 1]?.id ?? null,
     params: state.record.params,
-    evidence: state.evidence.map(({ iss, type, jti, digest }) => ({ iss, type, jti, digest })),
+    evidence: evidenceItems(state),
   };
 }
 

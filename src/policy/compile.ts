@@ -6,6 +6,7 @@ import {
   type AttestationRequirement,
   type Gate,
   type Grant,
+  type OutcomeRequirement,
   type Workflow,
   WorkflowSchema,
 } from "./workflow-schema.js";
@@ -20,6 +21,7 @@ export interface CompiledGrant {
 /** A gate: attestations (each with its compiled condition), then approvals when required. */
 export interface CompiledGate {
   readonly attestations: readonly CompiledRequirement[];
+  readonly outcomes: readonly OutcomeRequirement[];
   readonly approvals: ApprovalRequirement | null;
 }
 
@@ -104,6 +106,7 @@ export async function compileWorkflow(input: unknown): Promise<CompiledWorkflow>
       requirement,
       where: condition(requirement.where, [...path, "attestations", i, "where"]),
     })),
+    outcomes: raw.outcomes,
     approvals: raw.approvals ?? null,
   });
 

@@ -42,6 +42,8 @@ export function decide(workflow: CompiledWorkflow, state: LedgerState, request: 
       return decideApproval(workflow, state, request, now);
     case "delegate":
       return decideDelegate(workflow, state, request, now);
+    case "outcome":
+      return decideOutcome(workflow, state, request, now);
     case "reissue":
       return decideReissue(workflow, state, request.fresh, now);
     case "revoke":
@@ -387,10 +389,10 @@ function decideApproval(
   const expiresAt = Math.min(claims.exp ?? Number.POSITIVE_INFINITY, claims.iat + required.max_age_seconds);
   if (expiresAt + skew <= nowSeconds) return deny("EVIDENCE_STALE", "approval has expired", { expires_at: expiresAt });
 
-  // Approvals are of the gate's evidence: they come once every attestation is in.
-  const missing = missingAttestations(gate, state.evidence);
+  // Approvals are of the gate's evidence: they come once every attestation and outcome is in.
+  const missing = missingEvidence(gate, state);
   if (missing.length > 0) {
-    return deny("SEQUENCE_VIOLATION", "the gate still waits for attestations; approvals come after them", { pending: missing });
+    return deny("SEQUENCE_VIOLATION", "the gate still waits for evidence; approvals come after it", { pending: missing });
   }
   if (claims.digest !== state.approvalDigest) {
     return deny("EVIDENCE_INVALID", "approval is for something else: its digest does not match this gate", {
@@ -422,6 +424,33 @@ function decideApproval(
 }
 
 /**
+ * A tool reports what happened after an allowed action. Always recorded (a failure
+ * is worth a receipt too), once per redeem receipt; a success of an action the
+ * pending gate asks for counts towards it, and may open the next stage.
+ */
+function decideOutcome(
+  workflow: CompiledWorkflow,
+  state: LedgerState,
+  request: Extract<LedgerRequest, { kind: "outcome" }>,
+  now: number,
+): Outcome {
+  const { redeemed, tool, outcome } = request;
+  if (state.nonceUsed("outcome", redeemed.hash)) return deny("REPLAY_NONCE", "the outcome of this receipt was already reported");
+  const effects: Effect[] = [{ type: "spend", kind: "outcome", jti: redeemed.hash }];
+  const what = `${tool} reports ${redeemed.action} ${outcome}`;
+  const stage = workflow.definition.stages[state.stage];
+  const gate = workflow.gates[state.stage + 1];
+  const index =
+    outcome === "succeeded" && stage?.id === redeemed.stage && gate && !state.rejection
+      ? gate.outcomes.findIndex((o, i) => o.tool === tool && o.action === redeemed.action && !state.outcomes.some((a) => a.requirement === i))
+      : -1;
+  if (!gate || index < 0) return allow(`${what}; recorded`, effects);
+  const accepted = { requirement: index, tool, action: redeemed.action, receipt: redeemed.hash };
+  effects.push({ type: "accept_outcome", outcome: accepted });
+  return gateOutcome(workflow, { ...state, outcomes: [...state.outcomes, accepted] }, gate, effects, request.fresh, now, what);
+}
+
+/**
  * The gate after `state`'s evidence (which already includes this request's):
  * still waiting on attestations (ALLOW, nothing opens), waiting only on approvals
  * (ESCALATE), or satisfied — then the next stage opens, or the sequence seals.
@@ -435,7 +464,7 @@ function gateOutcome(
   now: number,
   what: string,
 ): Outcome {
-  const missing = missingAttestations(gate, state.evidence);
+  const missing = missingEvidence(gate, state);
   if (missing.length > 0) return { ...allow(`${what}; gate still waits`, effects), details: { pending: missing } };
   const skew = workflow.definition.clock_skew_seconds;
   const nowSeconds = now / 1000;
@@ -448,7 +477,7 @@ function gateOutcome(
     return allow(`${what}; sequence complete`, [...effects, { type: "seal", reason: "completed" }]);
   }
   const evidence: EvidenceItem[] = [
-    ...state.evidence.map(({ iss, type, jti, digest }) => ({ iss, type, jti, digest })),
+    ...evidenceItems(state),
     ...approvals.map(({ approver, jti, digest }) => ({ iss: approver, type: "approval", jti, digest })),
   ];
   const mint = planCapability(workflow, state, nextStage, fresh, now, evidence);
@@ -493,9 +522,22 @@ function pendingGate(
   return { gate };
 }
 
-function missingAttestations(gate: CompiledGate, evidence: readonly AcceptedEvidence[]) {
-  const satisfied = new Set(evidence.map((e) => e.requirement));
-  return gate.attestations.filter((_, i) => !satisfied.has(i)).map(({ requirement: r }) => ({ issuer: r.issuer, type: r.type }));
+/** What the gate's machine evidence still lacks: attestations, then tools' successful outcomes. */
+function missingEvidence(gate: CompiledGate, state: Pick<LedgerState, "evidence" | "outcomes">) {
+  const satisfied = new Set(state.evidence.map((e) => e.requirement));
+  const reported = new Set(state.outcomes.map((o) => o.requirement));
+  return [
+    ...gate.attestations.filter((_, i) => !satisfied.has(i)).map(({ requirement: r }) => ({ issuer: r.issuer, type: r.type })),
+    ...gate.outcomes.filter((_, i) => !reported.has(i)).map((o) => ({ tool: o.tool, outcome: `${o.action} succeeded` })),
+  ];
+}
+
+/** The evidence items a capability names, in a fixed order: attestations, outcomes, then approvals. */
+export function evidenceItems(state: Pick<LedgerState, "evidence" | "outcomes">): EvidenceItem[] {
+  return [
+    ...state.evidence.map(({ iss, type, jti, digest }) => ({ iss, type, jti, digest })),
+    ...state.outcomes.map(({ tool, action, receipt }) => ({ iss: tool, type: `outcome:${action}`, jti: receipt, digest: receipt })),
+  ];
 }
 
 /** Approvals still in force at `now`: an expired approval no longer counts. */

@@ -12,6 +12,7 @@ export function applyEffects(state: LedgerState, effects: readonly Effect[], spe
     uses: [...state.uses],
     totals: [...state.totals],
     evidence: [...state.evidence],
+    outcomes: [...state.outcomes],
     approvals: [...state.approvals],
     approvalDigest: null,
   };
@@ -31,11 +32,14 @@ export function applyEffects(state: LedgerState, effects: readonly Effect[], spe
         // One approval per approver per gate: a newer one replaces an expired one.
         next.approvals = [...next.approvals.filter((a) => a.approver !== effect.approval.approver), effect.approval];
         break;
+      case "accept_outcome":
+        next.outcomes.push(effect.outcome);
+        break;
       case "reject_gate":
         next.rejection = effect.rejection;
         break;
       case "advance":
-        next = { ...next, stage: effect.stage, uses: [], totals: [], evidence: [], approvals: [], rejection: null, capability: null };
+        next = { ...next, stage: effect.stage, uses: [], totals: [], evidence: [], outcomes: [], approvals: [], rejection: null, capability: null };
         break;
       case "capability":
         next.capability = {

@@ -53,6 +53,15 @@ export interface AcceptedEvidence extends EvidenceItem {
   requirement: number;
 }
 
+/** A tool's successful outcome accepted towards the pending gate. */
+export interface AcceptedOutcome {
+  requirement: number;
+  tool: string;
+  action: string;
+  /** Hash of the redeem receipt the outcome is about (its one-time key). */
+  receipt: string;
+}
+
 /** An approval accepted towards the pending gate; counts until `expires_at`. */
 export interface AcceptedApproval {
   approver: string;
@@ -94,6 +103,7 @@ export interface LedgerState {
   /** totals[g]: the sum of grant g's `sum.arg` over its allowed uses. */
   totals: number[];
   evidence: AcceptedEvidence[];
+  outcomes: AcceptedOutcome[];
   approvals: AcceptedApproval[];
   rejection: GateRejection | null;
   /**
@@ -106,7 +116,7 @@ export interface LedgerState {
   nonceUsed(kind: NonceKind, jti: string): boolean;
 }
 
-export type NonceKind = "capability" | "attestation" | "approval" | "dpop";
+export type NonceKind = "capability" | "attestation" | "approval" | "dpop" | "outcome";
 
 /** The claims of a capability whose signature, `typ` and `iss` the shell already verified. */
 export interface CapabilityClaims {
@@ -126,6 +136,8 @@ export interface CapabilityClaims {
   evidence: { digest: string; items: { iss: string; type: string; jti: string }[] } | null;
   /** RFC 9449 / RFC 7800: the capability is bound to the key with this thumbprint. */
   cnf?: { jkt: string };
+  /** The sequence's parameters, so a tool can evaluate the grants' `where` offline. */
+  params?: Record<string, unknown>;
 }
 
 /** RFC 9396 authorization detail of one grant. */
@@ -195,6 +207,15 @@ export type LedgerRequest =
   | { kind: "evidence"; attestation: AttestationCheck; fresh: Fresh }
   | { kind: "approval"; approval: ApprovalCheck; fresh: Fresh }
   | {
+      kind: "outcome";
+      tool: string;
+      /** The ALLOW redeem receipt (verified by the shell) the report is about. */
+      redeemed: { n: number; hash: string; stage: string; action: string };
+      outcome: "succeeded" | "failed" | "unknown";
+      detail?: string | undefined;
+      fresh: Fresh;
+    }
+  | {
       kind: "delegate";
       token: CapabilityClaims;
       tokenDigest: string;
@@ -218,6 +239,7 @@ export type Effect =
   | { type: "spend"; kind: NonceKind; jti: string }
   | { type: "accept_evidence"; evidence: AcceptedEvidence }
   | { type: "accept_approval"; approval: AcceptedApproval }
+  | { type: "accept_outcome"; outcome: AcceptedOutcome }
   | { type: "reject_gate"; rejection: GateRejection }
   | { type: "advance"; stage: number }
   | { type: "capability"; jti: string; exp: number; reissue: boolean }

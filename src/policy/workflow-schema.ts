@@ -81,13 +81,20 @@ export const ApprovalRequirementSchema = z.strictObject({
  * The evidence that must be accepted before a stage opens (or before the sequence
  * completes): attestations first, then, when required, approvals of exactly that evidence.
  */
+/** A tool's report that an action it performed in this stage succeeded (`POST /v1/outcomes`). */
+export const OutcomeRequirementSchema = z.strictObject({
+  tool: Identifier,
+  action: z.string().min(1).max(128),
+});
+
 export const GateSchema = z
   .strictObject({
     attestations: z.array(AttestationRequirementSchema).max(GATE_MAX_ATTESTATIONS).default([]),
+    outcomes: z.array(OutcomeRequirementSchema).max(GATE_MAX_ATTESTATIONS).default([]),
     approvals: ApprovalRequirementSchema.optional(),
   })
-  .refine((gate) => gate.attestations.length > 0 || gate.approvals !== undefined, {
-    message: "a gate needs at least one attestation or approvals",
+  .refine((gate) => gate.attestations.length > 0 || gate.outcomes.length > 0 || gate.approvals !== undefined, {
+    message: "a gate needs at least one attestation, outcome or approvals",
   });
 
 export const StageSchema = z.strictObject({
@@ -174,4 +181,5 @@ export type Grant = Stage["grants"][number];
 export type Gate = z.output<typeof GateSchema>;
 export type AttestationRequirement = Gate["attestations"][number];
 export type ApprovalRequirement = NonNullable<Gate["approvals"]>;
+export type OutcomeRequirement = Gate["outcomes"][number];
 export type SumLimit = NonNullable<Grant["sum"]>;

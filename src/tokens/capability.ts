@@ -51,6 +51,7 @@ export const CapabilityClaimsSchema = z.object({
     })
     .nullable(),
   cnf: z.object({ jkt: z.string().min(1).max(128) }).optional(),
+  params: z.record(z.string(), z.unknown()).optional(),
 }) satisfies z.ZodType<CapabilityClaims>;
 
 export function signCapability(keyring: Keyring, claims: CapabilityClaims): Promise<string> {

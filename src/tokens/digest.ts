@@ -4,7 +4,7 @@ import { base64url } from "jose";
 const encoder = new TextEncoder();
 
 /** SHA-256 of a string (UTF-8) or bytes, as unpadded base64url (the JOSE habit, RFC 7638). */
-export async function sha256(data: string | Uint8Array): Promise<string> {
+export async function sha256(data: string | Uint8Array<ArrayBuffer>): Promise<string> {
   const bytes = typeof data === "string" ? encoder.encode(data) : data;
   return base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
 }

@@ -32,6 +32,7 @@ function state(overrides: Partial<LedgerState> = {}, spent = new Set<string>()):
     uses: [],
     totals: [],
     evidence: [],
+    outcomes: [],
     approvals: [],
     rejection: null,
     approvalDigest: null,

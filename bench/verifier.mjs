@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+// `npm run bench:verifier`: offline capability verifications per second on one core
+// (one Node thread), the tool server's hot path: strict JWS checks + Ed25519
+// signature (JWKS cached) + claims + audience/time/action + the grant's CEL `where`.
+// Side by side, in the same run: jose's own jwtVerify of the same tokens (signature
+// and standard claims only) as the floor of what any JWT check costs.
+//
+//   npm run bench:verifier [-- --tokens 2000 --rounds 5]
+import { parseArgs } from "node:util";
+import { SignJWT, createLocalJWKSet, exportJWK, generateKeyPair, jwtVerify } from "jose";
+import { createVerifier } from "baton/verifier";
+
+const { values } = parseArgs({
+  options: { tokens: { type: "string", default: "2000" }, rounds: { type: "string", default: "5" } },
+});
+const TOKENS = Number(values.tokens);
+const ROUNDS = Number(values.rounds);
+const ISSUER = "https://baton.bench";
+
+const { privateKey, publicKey } = await generateKeyPair("EdDSA", { extractable: true });
+const jwk = { ...(await exportJWK(publicKey)), kid: "bench-1", alg: "EdDSA", use: "sig" };
+const jwks = { keys: [jwk] };
+const params = { service: "checkout", version: "2.4.1" };
+const args = { service: "checkout", version: "2.4.1", percent: 5 };
+const now = Math.floor(Date.now() / 1000);
+
+// Tokens shaped like Baton's canary capabilities (see examples/workflows/deployment.json).
+const tokens = [];
+for (let i = 0; i < TOKENS; i++) {
+  tokens.push(
+    await new SignJWT({
+      sub: "user:alice",
+      act: { sub: "agent-7" },
+      aud: ["deployer"],
+      nbf: now,
+      seq: "a".repeat(64),
+      stage: "canary",
+      workflow: "w".repeat(43),
+      receipt: "r".repeat(43),
+      authorization_details: [
+        {
+          type: "baton_tool",
+          tool: "deployer",
+          actions: ["deploy.canary"],
+          where: "args.service == params.service && args.version == params.version && args.percent <= 10",
+          uses: 1,
+        },
+      ],
+      evidence: null,
+      params,
+    })
+      .setProtectedHeader({ alg: "EdDSA", typ: "baton-capability+jwt", kid: "bench-1" })
+      .setIssuer(ISSUER)
+      .setIssuedAt(now)
+      .setExpirationTime(now + 600)
+      .setJti(crypto.randomUUID())
+      .sign(privateKey),
+  );
+}
+
+const verifier = createVerifier({ issuer: ISSUER, audience: "deployer", jwks });
+const keySet = createLocalJWKSet(jwks);
+const scenarios = {
+  "baton verify (offline, full)": (token) => verifier.verify(token, { action: "deploy.canary", args }),
+  "jose jwtVerify (signature + iss/aud/exp)": (token) => jwtVerify(token, keySet, { issuer: ISSUER, audience: "deployer" }),
+};
+
+// Warm up both (JIT, key import, CEL plan), then alternate rounds so drift shows.
+for (const run of Object.values(scenarios)) for (const token of tokens.slice(0, 200)) await run(token);
+const results = Object.fromEntries(Object.keys(scenarios).map((name) => [name, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, run] of Object.entries(scenarios)) {
+    const started = performance.now();
+    for (const token of tokens) await run(token);
+    const seconds = (performance.now() - started) / 1000;
+    results[name].push(TOKENS / seconds);
+  }
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(`verifier bench: ${TOKENS} tokens x ${ROUNDS} rounds, one thread, Node ${process.versions.node}\n`);
+const floor = median(results["jose jwtVerify (signature + iss/aud/exp)"]);
+for (const [name, rates] of Object.entries(results)) {
+  const m = median(rates);
+  console.log(
+    `${name.padEnd(42)} median ${Math.round(m).toString().padStart(6)} /s   (${(1e6 / m).toFixed(1)} µs each; ${(m / floor).toFixed(2)}x jose)   rounds: ${rates.map((r) => Math.round(r)).join(" / ")}`,
+  );
+}

@@ -1,0 +1,58 @@
+import { createMiddleware } from "hono/factory";
+import type { Context } from "hono";
+import { VerifierError } from "./errors.js";
+import type { Authorized, Verifier } from "./verifier.js";
+
+export interface CapabilityVariables {
+  capability: Authorized["capability"];
+  receipt: string;
+}
+
+export interface RequireCapabilityOptions {
+  /** The action this route performs (e.g. `deploy.canary`). */
+  action: string;
+  /** The arguments to check against the grant; from the request (JSON body by default). */
+  args?: (c: Context) => Record<string, unknown> | Promise<Record<string, unknown>>;
+}
+
+/**
+ * Hono middleware: authorizes the request with a Baton capability — offline
+ * verification, then the gate — before the handler runs. The capability comes as
+ * `Authorization: Bearer <token>` or, when bound to the agent's key, `Authorization:
+ * DPoP <token>` with a `DPoP` proof header (RFC 9449). On success the verified
+ * capability and the receipt are on the context (`c.get("capability")`,
+ * `c.get("receipt")`); on refusal the handler never runs and the answer carries
+ * Baton's code.
+ */
+export function requireCapability(verifier: Verifier, options: RequireCapabilityOptions) {
+  return createMiddleware<{ Variables: CapabilityVariables }>(async function requireCapabilityMiddleware(c, next) {
+    const match = /^(Bearer|DPoP) ([A-Za-z0-9_.-]+)$/i.exec(c.req.header("authorization") ?? "");
+    if (!match?.[2]) {
+      return c.json(new VerifierError("UNAUTHENTICATED", "a Baton capability is required (Authorization: Bearer <token>)").toJSON(), 401);
+    }
+    const proof = c.req.header("dpop");
+    try {
+      const args = options.args ? await options.args(c) : await jsonBody(c);
+      const authorized = await verifier.authorize(match[2], {
+        action: options.action,
+        args,
+        ...(proof ? { dpop: { proof, htm: c.req.method, htu: c.req.url } } : {}),
+      });
+      c.set("capability", authorized.capability);
+      c.set("receipt", authorized.receipt);
+    } catch (error) {
+      if (!(error instanceof VerifierError)) throw error;
+      return c.json(error.toJSON(), error.status as 401);
+    }
+    await next();
+  });
+}
+
+async function jsonBody(c: Context): Promise<Record<string, unknown>> {
+  if (!(c.req.header("content-type") ?? "").includes("application/json")) return {};
+  const body = await c.req.json().catch(() => null);
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new VerifierError("INVALID_REQUEST", "the request body must be a JSON object (the action's arguments)");
+  }
+  return body as Record<string, unknown>;
+}
