@@ -7,6 +7,11 @@ export const TOKEN_MAX_BYTES = 8 * 1024;
 /** Size of the configuration binding; a deployment with more should split it. */
 export const CONFIG_MAX_BYTES = 1024 * 1024;
 
+/** Shape of any JSON value Baton takes (args, params, facts): checked before it is used. */
+export const JSON_MAX_DEPTH = 32;
+export const JSON_MAX_ARRAY_ITEMS = 1024;
+export const JSON_MAX_OBJECT_KEYS = 256;
+
 /** Upper bound of any stage's capability lifetime. */
 export const CAPABILITY_MAX_TTL_SECONDS = 3600;
 export const CAPABILITY_DEFAULT_TTL_SECONDS = 300;

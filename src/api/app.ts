@@ -25,6 +25,12 @@ export function createApp(): OpenAPIHono<AppEnv> {
     },
   });
 
+  app.use(async function requestId(c, next) {
+    c.set("requestId", crypto.randomUUID());
+    await next();
+    c.res.headers.set("x-request-id", c.get("requestId"));
+  });
+
   // Refused before any JSON or crypto work, with or without Content-Length.
   app.use(
     bodyLimit({
@@ -69,15 +75,22 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.get("/", (c) => c.redirect("/docs"));
 
   app.notFound(() => json(new BatonError("INVALID_REQUEST", "no such endpoint").toBody(), 404));
-  app.onError((error) => {
-    if (error instanceof BatonError) return json(error.toBody(), error.status);
+  app.onError((error, c) => {
+    const headers = { "x-request-id": c.get("requestId") ?? "" };
+    if (error instanceof BatonError && error.code !== "INTERNAL") return json(error.toBody(), error.status, headers);
     // Hono's own validators throw 400 for a body that is not JSON at all.
     if (error instanceof HTTPException && error.status === 400) {
-      return json(new BatonError("INVALID_REQUEST", error.message).toBody(), 400);
+      return json(new BatonError("INVALID_REQUEST", "body is not valid JSON").toBody(), 400, headers);
     }
-    // Anything unknown is ours: logged, and a 500 that leaks nothing.
-    console.error("unhandled error", error);
-    return json(new BatonError("INTERNAL", "internal error").toBody(), 500);
+    // Anything else is ours: logged with the request id, answered with nothing but the id.
+    console.error(`internal error (request ${c.get("requestId")})`, error);
+    const message = error instanceof BatonError ? error.message : "internal error";
+    const details = error instanceof BatonError && error.details !== undefined ? error.details : undefined;
+    return json(
+      new BatonError("INTERNAL", message, { details: { request_id: c.get("requestId"), ...(details ? { diagnostics: details } : {}) } }).toBody(),
+      500,
+      headers,
+    );
   });
   return app;
 }

@@ -9,5 +9,7 @@ export interface AppEnv {
     config: BatonConfig;
     keyring: Keyring;
     caller: Caller;
+    /** Names this request in the log and in a 500's body, so an operator can find it. */
+    requestId: string;
   };
 }

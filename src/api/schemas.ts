@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { boundedJsonObject } from "../json-shape.js";
 import { IDEMPOTENCY_KEY_MAX_CHARS, TOKEN_MAX_BYTES } from "../limits.js";
 
 /** The wire schemas of the HTTP API, declared once: they validate and they document. */
@@ -46,11 +47,10 @@ export const IdempotencyHeader = z.object({
 export const StartSequenceBody = z
   .object({
     workflow: Name.openapi({ example: "deployment" }),
-    params: z.record(z.string(), z.unknown()).openapi({ example: { service: "checkout", version: "2.4.1" } }),
+    params: boundedJsonObject().openapi({ example: { service: "checkout", version: "2.4.1" } }),
     subject: Name.openapi({ description: "the user on whose behalf", example: "user:alice" }),
     actor: Name.openapi({ description: "the agent that will act", example: "agent-7" }),
-    actor_jwk: z
-      .record(z.string(), z.unknown())
+    actor_jwk: boundedJsonObject()
       .optional()
       .openapi({ description: "the actor's public key (JWK); required by sender-constrained workflows, which bind capabilities to it" }),
   })
@@ -64,7 +64,7 @@ export const RedeemBody = z
   .object({
     token: CompactJws.openapi({ description: "the capability" }),
     action: z.string().min(1).max(128).openapi({ example: "deploy.canary" }),
-    args: z.record(z.string(), z.unknown()).default({}).openapi({ example: { service: "checkout", version: "2.4.1", percent: 5 } }),
+    args: boundedJsonObject().default({}).openapi({ example: { service: "checkout", version: "2.4.1", percent: 5 } }),
     dpop: z
       .object({
         proof: CompactJws.openapi({ description: "the DPoP header the agent sent the tool" }),
@@ -97,7 +97,7 @@ export const DelegateBody = z
       .max(16)
       .openapi({ description: "a subset of the current stage's grants; the uses are reserved from the parent" }),
     ttl_seconds: z.int().min(1).max(3600).optional().openapi({ description: "never beyond the delegating capability's exp" }),
-    actor_jwk: z.record(z.string(), z.unknown()).optional().openapi({ description: "the sub-agent's public key, required when the parent is sender-constrained" }),
+    actor_jwk: boundedJsonObject().optional().openapi({ description: "the sub-agent's public key, required when the parent is sender-constrained" }),
   })
   .strict()
   .openapi("Delegate");

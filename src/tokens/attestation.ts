@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { boundedJsonObject } from "../json-shape.js";
 import type { AttesterKey } from "../config/load.js";
 import type { AttestationCheck, AttestationClaims } from "../policy/types.js";
 import { sha256 } from "./digest.js";
@@ -16,7 +17,7 @@ export const AttestationClaimsSchema = z.object({
   iat: Seconds,
   exp: Seconds.optional(),
   jti: z.string().min(1).max(256),
-  facts: z.record(z.string(), z.unknown()).default({}),
+  facts: boundedJsonObject().default({}),
 }) satisfies z.ZodType<AttestationClaims, unknown>;
 
 /**
