@@ -163,7 +163,7 @@ export function publicJwkOf(attester: AttesterId) {
 /** State that a denial must leave untouched: everything of the sequence but its receipt count. */
 export async function ledgerState(seq: string) {
   const { body } = await describe_(seq);
-  const { head: _head, ...rest } = body;
+  const { head: _head, signed_head: _signed, ...rest } = body;
   return rest;
 }
 

@@ -1,6 +1,6 @@
 import { verifyJws } from "../tokens/jws.js";
 import { SIGNING_ALGORITHM, TYP } from "../tokens/kinds.js";
-import { type ReceiptClaims, receiptHash } from "../tokens/receipt.js";
+import { type HeadClaims, type ReceiptClaims, receiptHash } from "../tokens/receipt.js";
 
 export type KeyLookup = (kid: string) => { key: CryptoKey; alg: string } | undefined;
 
@@ -9,34 +9,77 @@ export type ChainVerdict =
   | { ok: false; n: number; reason: string };
 
 /**
- * Verifies a receipt chain offline: every signature by a known key, `typ`, one
- * sequence, `n` contiguous from 0 and each `prev` equal to the SHA-256 of the
- * receipt before it. Nothing after a seal. Web-standard APIs only (Workers and Node).
+ * Checks a receipt chain one receipt at a time, so an export of any length is
+ * checked in bounded memory: every signature by a known key (retired ones
+ * included, if the key lookup has them), `typ`, one sequence, `n` contiguous from
+ * 0, each `prev` equal to the SHA-256 of the receipt before it, nothing after a
+ * seal. Web-standard APIs only (Workers and Node).
  */
-export async function verifyReceiptChain(receipts: readonly string[], keys: KeyLookup): Promise<ChainVerdict> {
-  const claims: ReceiptClaims[] = [];
-  let previousHash: string | null = null;
-  let seq: string | null = null;
-  let sealed = false;
-  for (const [index, jws] of receipts.entries()) {
-    const verified = await verifyJws(jws, { typ: TYP.receipt, algorithms: [SIGNING_ALGORITHM], resolveKey: keys });
+export class ChainChecker {
+  #previousHash: string | null = null;
+  #seq: string | null = null;
+  #sealed = false;
+  #count = 0;
+  #last: ReceiptClaims | null = null;
+
+  constructor(private readonly keys: KeyLookup) {}
+
+  /** Checks the next receipt; returns its claims, or why the chain is broken there. */
+  async push(jws: string): Promise<{ ok: true; receipt: ReceiptClaims } | { ok: false; n: number; reason: string }> {
+    const index = this.#count;
+    const verified = await verifyJws(jws.trim(), { typ: TYP.receipt, algorithms: [SIGNING_ALGORITHM], resolveKey: this.keys });
     if (!verified.ok) return { ok: false, n: index, reason: `receipt ${index}: ${verified.message}` };
     const receipt = verified.payload as unknown as ReceiptClaims;
-    if (receipt.n !== index) return { ok: false, n: index, reason: `receipt ${index}: n is ${receipt.n}` };
-    if (receipt.prev !== previousHash) return { ok: false, n: index, reason: `receipt ${index}: prev does not match` };
-    seq ??= receipt.seq;
-    if (receipt.seq !== seq) return { ok: false, n: index, reason: `receipt ${index}: another sequence` };
-    if (sealed) return { ok: false, n: index, reason: `receipt ${index}: follows the seal` };
-    sealed = receipt.effects.some((effect) => effect.type === "seal");
-    previousHash = await receiptHash(jws);
-    claims.push(receipt);
+    if (receipt.n !== index) return { ok: false, n: index, reason: `receipt ${index}: n is ${receipt.n} (a receipt is missing, inserted or out of order)` };
+    if (receipt.prev !== this.#previousHash) return { ok: false, n: index, reason: `receipt ${index}: prev does not match the receipt before it` };
+    this.#seq ??= receipt.seq;
+    if (receipt.seq !== this.#seq) return { ok: false, n: index, reason: `receipt ${index}: belongs to another sequence` };
+    if (this.#sealed) return { ok: false, n: index, reason: `receipt ${index}: follows the seal` };
+    this.#sealed = Array.isArray(receipt.effects) && receipt.effects.some((effect) => effect.type === "seal");
+    this.#previousHash = await receiptHash(jws.trim());
+    this.#count++;
+    this.#last = receipt;
+    return { ok: true, receipt };
   }
-  const last = claims.at(-1);
-  return {
-    ok: true,
-    length: claims.length,
-    head: last && previousHash ? { n: last.n, hash: previousHash } : null,
-    sealed,
-    receipts: claims,
-  };
+
+  get length(): number {
+    return this.#count;
+  }
+
+  get sealed(): boolean {
+    return this.#sealed;
+  }
+
+  get head(): { n: number; hash: string } | null {
+    return this.#last && this.#previousHash ? { n: this.#last.n, hash: this.#previousHash } : null;
+  }
+
+  /**
+   * Compares the end of the chain with a signed head (`signed_head` of
+   * `GET /v1/sequences/:id`): a shorter chain has lost its tail; a sealed head
+   * needs the seal as the last receipt. Returns why not, or null.
+   */
+  async checkHead(signedHead: string): Promise<string | null> {
+    const verified = await verifyJws(signedHead.trim(), { typ: TYP.head, algorithms: [SIGNING_ALGORITHM], resolveKey: this.keys });
+    if (!verified.ok) return `signed head: ${verified.message}`;
+    const head = verified.payload as unknown as HeadClaims;
+    if (head.seq !== this.#seq) return "signed head is of another sequence";
+    const mine = this.head;
+    if (!mine || head.n > mine.n) return `the chain ends at n=${mine?.n ?? -1} but the signed head is n=${head.n}: its tail is missing`;
+    if (head.n === mine.n && head.hash !== mine.hash) return `receipt ${head.n} differs from the one the signed head names`;
+    if (head.n === mine.n && head.sealed !== this.#sealed) return head.sealed ? "the signed head says sealed, but the chain does not end in a seal" : "the chain is sealed but the head is not";
+    return null;
+  }
+}
+
+/** Verifies a whole chain held in memory (tests, small exports). */
+export async function verifyReceiptChain(receipts: readonly string[], keys: KeyLookup): Promise<ChainVerdict> {
+  const checker = new ChainChecker(keys);
+  const claims: ReceiptClaims[] = [];
+  for (const jws of receipts) {
+    const result = await checker.push(jws);
+    if (!result.ok) return result;
+    claims.push(result.receipt);
+  }
+  return { ok: true, length: checker.length, head: checker.head, sealed: checker.sealed, receipts: claims };
 }

@@ -8,7 +8,7 @@ import { decide } from "../policy/decide.js";
 import type { LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../tokens/keyring-source.js";
-import { type ReceiptClaims, receiptHash, signReceipt } from "../tokens/receipt.js";
+import { type ReceiptClaims, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
 import { type SequenceOperation, mayAccess } from "./access.js";
 import { capabilityBody, error, mintCapability, render, reply, unknownSequence } from "./answers.js";
 import { describeSequence } from "./describe.js";
@@ -104,7 +104,9 @@ export class SequenceLedger extends DurableObject<Env> {
         params,
         subject,
         actor,
-        orchestrator: caller.id,
+        orchestrator: record.orchestrator,
+        ...(record.actorJkt ? { actorJkt: record.actorJkt } : {}),
+        ...(record.delegation ? { delegation: record.delegation } : {}),
         fresh: { jti: crypto.randomUUID() },
       };
       return this.#decideAndCommit({ config, keyring, compiled, stored, state, request, caller, idempotency, create: true, now: record.createdAt });
@@ -171,9 +173,14 @@ export class SequenceLedger extends DurableObject<Env> {
     const stored = this.#store.load();
     const refused = this.#refuse(stored, input.value.caller, "describe");
     if (refused || !stored) return refused ?? unknownSequence();
+    const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     const compiled = await compiledWorkflow(stored.workflowDefinition);
     const state = await withApprovalDigest(compiled, this.#store.state(stored));
-    return reply(200, describeSequence(compiled, state, this.#store.head(), Date.now()));
+    const head = this.#store.head();
+    const now = Date.now();
+    const signedHead =
+      head && (await signHead(keyring, { iss: config.issuer, seq: state.record.seq, n: head.n, hash: head.hash, at: now, sealed: state.status === "sealed" }));
+    return reply(200, { ...describeSequence(compiled, state, head, now), signed_head: signedHead });
   }
 
   async receipts(raw: ReceiptsInput): Promise<LedgerAnswer> {

@@ -193,7 +193,17 @@ export type AttestationCheck =
 
 /** Every request `decide()` knows; exactly what a receipt records as its inputs. */
 export type LedgerRequest =
-  | { kind: "start"; params: Record<string, unknown>; subject: string; actor: string; orchestrator: string; fresh: Fresh }
+  | {
+      kind: "start";
+      params: Record<string, unknown>;
+      subject: string;
+      actor: string;
+      orchestrator: string;
+      /** Recorded so an auditor can rebuild the sequence record from the first receipt alone. */
+      actorJkt?: string;
+      delegation?: Delegation;
+      fresh: Fresh;
+    }
   | {
       kind: "redeem";
       tool: string;

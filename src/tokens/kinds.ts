@@ -7,6 +7,7 @@ export const TYP = {
   attestation: "baton-attestation+jwt",
   approval: "baton-approval+jwt",
   receipt: "baton-receipt+jwt",
+  head: "baton-head+jwt",
 } as const;
 
 export type TokenKind = keyof typeof TYP;

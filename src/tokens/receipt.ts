@@ -36,6 +36,25 @@ export function signReceipt(keyring: Keyring, claims: ReceiptClaims): Promise<st
   return keyring.sign({ ...claims }, TYP.receipt);
 }
 
+/**
+ * The signed head of a chain: which receipt is the last one now. An export that
+ * ends earlier than a head the auditor holds has lost its tail.
+ */
+export interface HeadClaims {
+  iss: string;
+  seq: string;
+  n: number;
+  /** SHA-256 of the last receipt's compact JWS. */
+  hash: string;
+  /** Milliseconds since the epoch when the head was read. */
+  at: number;
+  sealed: boolean;
+}
+
+export function signHead(keyring: Keyring, claims: HeadClaims): Promise<string> {
+  return keyring.sign({ ...claims }, TYP.head);
+}
+
 /** The value the next receipt's `prev` and a capability's `receipt` claim carry. */
 export function receiptHash(receipt: string): Promise<string> {
   return sha256(receipt);

@@ -1,0 +1,11 @@
+/**
+ * The auditor's toolkit (`baton/audit`): check a receipt chain offline, replay its
+ * decisions through the Worker's own `decide()`, and ask what another workflow
+ * version would have decided. Web-standard APIs only.
+ */
+export { ChainChecker, type ChainVerdict, type KeyLookup, verifyReceiptChain } from "./verify-chain.js";
+export { type Divergence, Replayer, type ReplayResult, replayChain } from "./replay.js";
+export { compileWorkflow, type CompiledWorkflow } from "../policy/compile.js";
+export { verifyJws } from "../tokens/jws.js";
+export { TYP } from "../tokens/kinds.js";
+export type { HeadClaims, ReceiptClaims } from "../tokens/receipt.js";

@@ -1,0 +1,151 @@
+import { withApprovalDigest } from "../policy/approval-subject.js";
+import type { CompiledWorkflow } from "../policy/compile.js";
+import { decide } from "../policy/decide.js";
+import { applyEffects, nonceKey } from "../policy/fold.js";
+import type { LedgerRequest, LedgerState, Outcome, SequenceRecord } from "../policy/types.js";
+import { canonicalJson } from "../tokens/digest.js";
+import type { ReceiptClaims } from "../tokens/receipt.js";
+
+/** One receipt whose recorded decision is not what `decide()` gives again. */
+export interface Divergence {
+  n: number;
+  kind: ReceiptClaims["kind"];
+  stage: string;
+  recorded: { decision: string; code: string | null; message: string };
+  replayed: { decision: string; code: string | null; message: string };
+  /** What differs: the decision, the code, or only the effects. */
+  what: "decision" | "code" | "effects";
+  /** The condition (or check) behind the replayed outcome, when it names one. */
+  condition?: string;
+}
+
+export interface ReplayResult {
+  decisions: number;
+  divergences: Divergence[];
+}
+
+/**
+ * Folds a verified chain through the same `decide()` the Worker runs: each
+ * receipt's recorded inputs and time, the state rebuilt from the receipts before
+ * it. `mode: "audit"` checks the recorded decisions (the chain's own workflow
+ * version must be given); `mode: "whatif"` asks what another version would have
+ * decided — the recorded requests are re-bound to it (tokens name it, approvals'
+ * digests are recomputed) and the new history's own effects are folded.
+ */
+export async function replayChain(
+  receipts: readonly ReceiptClaims[],
+  workflow: CompiledWorkflow,
+  mode: "audit" | "whatif" = "audit",
+): Promise<ReplayResult> {
+  const replayer = new Replayer(workflow, mode);
+  const divergences: Divergence[] = [];
+  for (const receipt of receipts) {
+    const divergence = await replayer.step(receipt);
+    if (divergence) divergences.push(divergence);
+  }
+  return { decisions: receipts.length, divergences };
+}
+
+/** The same replay one receipt at a time: constant memory besides the spent-nonce set. */
+export class Replayer {
+  readonly #spent = new Set<string>();
+  #state: LedgerState | null = null;
+
+  constructor(
+    private readonly workflow: CompiledWorkflow,
+    private readonly mode: "audit" | "whatif" = "audit",
+  ) {}
+
+  async step(receipt: ReceiptClaims): Promise<Divergence | null> {
+    const { workflow, mode } = this;
+    if (mode === "audit" && receipt.workflow !== workflow.hash) {
+      throw new Error(`receipt ${receipt.n} is of workflow version ${receipt.workflow}, not ${workflow.hash}`);
+    }
+    let request = receipt.inputs;
+    let state: LedgerState;
+    if (request.kind === "start") {
+      state = initialState(receipt, request, workflow, this.#spent);
+    } else if (!this.#state) {
+      throw new Error(`receipt ${receipt.n}: the chain does not begin with its start`);
+    } else {
+      state = await withApprovalDigest(workflow, this.#state);
+      if (mode === "whatif") request = rebind(request, workflow, state);
+    }
+    const outcome = decide(workflow, state, request, receipt.at);
+    // An audit folds what was recorded (so one divergence does not cascade); a what-if folds its own history.
+    const effects = mode === "audit" ? receipt.effects : outcome.effects;
+    this.#state = { ...applyEffects(state, effects, this.#spent), nonceUsed: state.nonceUsed };
+    return compare(receipt, outcome);
+  }
+}
+
+function initialState(
+  receipt: ReceiptClaims,
+  request: Extract<LedgerRequest, { kind: "start" }>,
+  workflow: CompiledWorkflow,
+  spent: Set<string>,
+): LedgerState {
+  const record: SequenceRecord = {
+    seq: receipt.seq,
+    workflowId: workflow.id,
+    workflow: workflow.hash,
+    params: request.params,
+    subject: request.subject,
+    actor: request.actor,
+    orchestrator: request.orchestrator,
+    createdAt: receipt.at,
+    ...(request.actorJkt ? { actorJkt: request.actorJkt } : {}),
+    ...(request.delegation ? { delegation: request.delegation } : {}),
+  };
+  return {
+    record,
+    status: "active",
+    sealReason: null,
+    stage: 0,
+    uses: [],
+    totals: [],
+    evidence: [],
+    outcomes: [],
+    approvals: [],
+    rejection: null,
+    approvalDigest: null,
+    capability: null,
+    nonceUsed: (kind, jti) => spent.has(nonceKey(kind, jti)),
+  };
+}
+
+/** A recorded request, re-bound to another workflow version for a what-if. */
+function rebind(request: LedgerRequest, workflow: CompiledWorkflow, state: LedgerState): LedgerRequest {
+  switch (request.kind) {
+    case "redeem":
+    case "delegate":
+      // The token named the version it was minted under; the question is the policy, not the token.
+      return { ...request, token: { ...request.token, workflow: workflow.hash } };
+    case "approval":
+      // An approval that matched what it approved then is taken to approve the same thing now.
+      if (!request.approval.ok || state.approvalDigest === null) return request;
+      return { ...request, approval: { ...request.approval, claims: { ...request.approval.claims, digest: state.approvalDigest } } };
+    default:
+      return request;
+  }
+}
+
+function compare(receipt: ReceiptClaims, outcome: Outcome): Divergence | null {
+  let what: Divergence["what"] | null = null;
+  if (receipt.decision !== outcome.decision) what = "decision";
+  else if (receipt.code !== outcome.code) what = "code";
+  else if (canonicalJson(receipt.effects) !== canonicalJson(outcome.effects)) what = "effects";
+  if (!what) return null;
+  const details = outcome.details as { condition?: unknown; limit?: unknown } | undefined;
+  const recordedDetails = receipt.details as { condition?: unknown } | undefined;
+  const condition = details?.condition ?? details?.limit ?? recordedDetails?.condition;
+  return {
+    n: receipt.n,
+    kind: receipt.kind,
+    stage: receipt.stage,
+    recorded: { decision: receipt.decision, code: receipt.code, message: receipt.message },
+    replayed: { decision: outcome.decision, code: outcome.code, message: outcome.message },
+    what,
+    ...(typeof condition === "string" ? { condition } : {}),
+  };
+}
