@@ -2,11 +2,13 @@ import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
 import incidentResponse from "../examples/workflows/incident-response.json";
 import deployment from "../examples/workflows/deployment.json";
+import codeReview from "../examples/workflows/code-review.json";
+import dataMigration from "../examples/workflows/data-migration.json";
 import reimbursement from "../examples/workflows/reimbursement.json";
 import { replayChain } from "../src/audit/replay.js";
 import { verifyReceiptChain } from "../src/audit/verify-chain.js";
 import { compileWorkflow } from "../src/policy/compile.js";
-import { KEY, PARAMS, approve, attest, claimsOf, jwksLookup, receipts, redeem, start, submitEvidence } from "./helpers.js";
+import { KEY, PARAMS, api, approve, attest, claimsOf, jwksLookup, receipts, redeem, start, submitEvidence } from "./helpers.js";
 
 async function verifiedChain(seq: string) {
   const verdict = await verifyReceiptChain(await receipts(seq), await jwksLookup());
@@ -55,13 +57,32 @@ describe("offline replay reproduces every decision", () => {
     const htu = "https://observability.example/logs";
     const proof = await createDpopProof(privateKey, publicJwk, { htm: "POST", htu, accessToken: capability, iat: Math.floor(Date.now() / 1000) });
     const body = (dpop?: unknown) => ({ token: capability, action: "logs.read", args: { service: "checkout" }, ...(dpop ? { dpop } : {}) });
-    const { api } = await import("./helpers.js");
     await api("POST", "/v1/redeem", { key: KEY.observability, body: body() });
     await api("POST", "/v1/redeem", { key: KEY.observability, body: body({ proof, htm: "POST", htu }) });
     await api("POST", "/v1/redeem", { key: KEY.observability, body: body({ proof, htm: "POST", htu }) });
     const chain = await verifiedChain(seq);
     expect(chain.map((r) => r.code)).toEqual([null, "TOKEN_INVALID", null, "REPLAY_NONCE"]);
     expect((await replayChain(chain, await compileWorkflow(incidentResponse))).divergences).toEqual([]);
+  });
+
+  it("data migration and code review, with stale evidence, wrong commits and a revoke", async () => {
+    const migration = await start("data-migration");
+    const table = PARAMS["data-migration"];
+    const backup = await redeem(KEY.db, migration.capability, "db.backup", { table: table.table });
+    const stale = await attest({ attester: "backup-checker", seq: migration.seq, stage: "backup", type: "backup_verified", iat: Math.floor(Date.now() / 1000) - 7200, facts: { table: table.table, backup: table.backup, rows_match: true } });
+    await submitEvidence(migration.seq, stale);
+    await api("POST", `/v1/sequences/${migration.seq}/revoke`, { key: KEY.orchestrator, body: { reason: "changed plans" } });
+    expect(backup.status).toBeLessThan(500);
+    const review = await start("code-review");
+    const commit = PARAMS["code-review"].commit;
+    await redeem(KEY.ci, review.capability, "ci.run_tests", { repo: "acme/shop", commit: "f".repeat(40) });
+    await redeem(KEY.ci, review.capability, "ci.run_tests", { repo: "acme/shop", commit });
+    await submitEvidence(review.seq, await attest({ attester: "ci", seq: review.seq, stage: "test", type: "tests_passed", facts: { repo: "acme/shop", commit: "e".repeat(40), failed: 0 } }));
+    for (const [seq, workflow] of [[migration.seq, dataMigration], [review.seq, codeReview]] as const) {
+      const chain = await verifiedChain(seq);
+      expect(chain.length).toBeGreaterThan(2);
+      expect((await replayChain(chain, await compileWorkflow(workflow))).divergences).toEqual([]);
+    }
   });
 
   it("a flipped decision is found (the replay does not trust the record)", async () => {
