@@ -2,6 +2,7 @@ import { createApp } from "./api/app.js";
 
 export { SequenceLedger } from "./ledger/sequence-ledger.js";
 export { DevKeyVault } from "./ledger/dev-key-vault.js";
+export { ActivityAnalyst } from "./analysis/analyst.js";
 
 const app = createApp();
 

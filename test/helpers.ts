@@ -31,6 +31,10 @@ export const KEY = {
   payments: "dev-tool-payments-key",
   observability: "dev-tool-observability-key",
   runtime: "dev-tool-runtime-key",
+  warehouse: "dev-tool-warehouse-key",
+  model: "dev-tool-model-key",
+  dashboard: "dev-tool-dashboard-key",
+  operator: "dev-operator-key",
 } as const;
 
 export interface ApiResult<T = Record<string, unknown>> {
@@ -76,6 +80,8 @@ export const PARAMS = {
   budget: { limit: 500 },
   delegating: { limit: 100 },
   "outcome-gated": { ticket: "T-4" },
+  "report-publication": { dataset: "patients-2026", dashboard: "public-stats" },
+  "report-publication-unguarded": { dataset: "patients-2026", dashboard: "public-stats" },
 } as const;
 
 export type WorkflowId = keyof typeof PARAMS;

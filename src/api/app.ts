@@ -10,6 +10,7 @@ import type { AppEnv } from "./context.js";
 import { json } from "./respond.js";
 import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
+import { registerSignals } from "./routes/signals.js";
 import { registerRedeem } from "./routes/redeem.js";
 import { registerSequences } from "./routes/sequences.js";
 import { registerWorkflows } from "./routes/workflows.js";
@@ -57,6 +58,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerSequences(app);
   registerRedeem(app);
   registerOutcomes(app);
+  registerSignals(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -4,6 +4,7 @@ import dataMigration from "../../examples/workflows/data-migration.json";
 import deployment from "../../examples/workflows/deployment.json";
 import incidentResponse from "../../examples/workflows/incident-response.json";
 import reimbursement from "../../examples/workflows/reimbursement.json";
+import reportPublication from "../../examples/workflows/report-publication.json";
 
 /**
  * DEVELOPMENT ONLY: the example workflows, attesters and clients bundled with the
@@ -11,5 +12,5 @@ import reimbursement from "../../examples/workflows/reimbursement.json";
  */
 export const BUNDLED_EXAMPLE_CONFIG = {
   ...devConfig,
-  workflows: [deployment, dataMigration, codeReview, reimbursement, incidentResponse],
+  workflows: [deployment, dataMigration, codeReview, reimbursement, incidentResponse, reportPublication],
 };

@@ -1,4 +1,5 @@
 import { importJWK } from "jose";
+import type { Detector } from "../analysis/detectors.js";
 import { BatonError } from "../errors.js";
 import { CONFIG_MAX_BYTES } from "../limits.js";
 import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow, formatPath } from "../policy/compile.js";
@@ -27,6 +28,8 @@ export interface BatonConfig {
   /** Approver verification keys by kid: the person is the key's owner, never a name in the token. */
   approverKeys: ReadonlyMap<string, ApproverKey>;
   clients: readonly Client[];
+  /** The analysis plane's detectors (signals are only consulted where workflows declare them). */
+  detectors: readonly Detector[];
   source: "binding" | "bundled-examples";
 }
 
@@ -119,7 +122,7 @@ export async function parseConfig(input: unknown, source: BatonConfig["source"] 
   }
 
   if (issues.length > 0) throw new ConfigError(issues);
-  return { issuer: config.issuer, workflows, attesterKeys, approverKeys, clients: config.clients, source };
+  return { issuer: config.issuer, workflows, attesterKeys, approverKeys, clients: config.clients, detectors: config.detectors, source };
 }
 
 export interface ConfigBindings {

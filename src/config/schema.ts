@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DetectorSchema } from "../analysis/detectors.js";
 import { Identifier } from "../policy/workflow-schema.js";
 
 /**
@@ -47,6 +48,7 @@ const Role = z.union([
   z.literal("auditor"),
   z.literal("attester"),
   z.literal("approver"),
+  z.literal("operator"),
   z.templateLiteral(["tool:", z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,63}$/)]),
 ]);
 export type Role = z.infer<typeof Role>;
@@ -72,11 +74,13 @@ export const ConfigSchema = z
     workflows: z.array(z.unknown()).max(256),
     attesters: z.array(AttesterSchema).max(256).default([]),
     approvers: z.array(ApproverSchema).max(1024).default([]),
+    detectors: z.array(DetectorSchema).max(64).default([]),
     clients: z.array(ClientSchema).min(1).max(1024),
   })
   .superRefine((config, ctx) => {
     unique(config.attesters.map((a) => a.id), ["attesters"], "attester id", ctx);
     unique(config.approvers.map((a) => a.id), ["approvers"], "approver id", ctx);
+    unique(config.detectors.map((d) => d.id), ["detectors"], "detector id", ctx);
     unique(config.clients.map((c) => c.id), ["clients"], "client id", ctx);
     unique(config.clients.map((c) => c.key_sha256), ["clients"], "client key", ctx, "key_sha256");
     const kids = new Set<string>();

@@ -58,4 +58,9 @@ export const MIGRATIONS: readonly string[] = [
      body TEXT NOT NULL,
      PRIMARY KEY (stage, position)
    );`,
+  // 4: the outbox cursor: how far each analysis target has taken this chain's receipts.
+  `CREATE TABLE delivery (
+     target TEXT PRIMARY KEY,
+     through INTEGER NOT NULL
+   );`,
 ];

@@ -5,7 +5,8 @@ import { BatonError } from "../errors.js";
 import { type CompiledWorkflow, compileWorkflow } from "../policy/compile.js";
 import { withApprovalDigest } from "../policy/approval-subject.js";
 import { decide } from "../policy/decide.js";
-import type { LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
+import { declaredSignals } from "../policy/workflow-schema.js";
+import type { ConsultedSignal, LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../tokens/keyring-source.js";
 import { type ReceiptClaims, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
@@ -39,6 +40,12 @@ import {
 import { LedgerStore, type StoredCapability, type StoredSequence } from "./store.js";
 
 type Idempotency = { key: string; requestDigest: string } | undefined;
+
+/** Receipts handed to the analysis plane per call, and the pause before retrying a failed delivery. */
+const DELIVERY_BATCH = 200;
+const DELIVERY_RETRY_MS = 2_000;
+/** The decisions a declared signal can bear on: a grant's use, and a gate's opening. */
+const SIGNAL_CONSULTING = new Set<LedgerRequest["kind"]>(["redeem", "evidence", "approval", "outcome"]);
 
 /**
  * One sequence's single source of truth: record, stage ledger, nonces, seal and
@@ -228,6 +235,11 @@ export class SequenceLedger extends DurableObject<Env> {
       }
       const compiled = await compiledWorkflow(stored.workflowDefinition);
       const state = await withApprovalDigest(compiled, this.#store.state(stored));
+      // Signals are inputs only where the workflow declares them; then they are fetched and recorded.
+      const declared = declaredSignals(compiled.definition);
+      if (declared.length > 0 && SIGNAL_CONSULTING.has(request.kind)) {
+        (request as { signals?: ConsultedSignal[] }).signals = await this.#signalsFor(state.record, declared);
+      }
       const now = Date.now();
       // The live capability is handed out again as is: a read, not a decision.
       if (request.kind === "reissue" && state.status === "active" && stored.capability) {
@@ -310,7 +322,47 @@ export class SequenceLedger extends DurableObject<Env> {
       ...(run.create ? { create: { record: state.record, workflowDefinition: stored.workflowDefinition } } : {}),
       now,
     });
+    // The outbox is the chain itself: an alarm hands the new receipt to the analysis plane.
+    if (config.detectors.length > 0) await this.ctx.storage.setAlarm(now);
     return answer;
+  }
+
+  /**
+   * Delivers committed receipts to the analysis plane — the actor's and the
+   * subject's analysts — in order, at least once: the cursor moves only as far
+   * as an analyst acknowledged, and a failure retries from there.
+   */
+  override async alarm(): Promise<void> {
+    const stored = this.#store.load();
+    if (!stored) return;
+    const { record } = stored;
+    let more = false;
+    try {
+      for (const target of [`actor:${record.actor}`, `subject:${record.subject}`]) {
+        const through = this.#store.delivered(target);
+        const batch = this.#store.receipts(through, DELIVERY_BATCH);
+        if (batch.length === 0) continue;
+        const analyst = this.env.ANALYSTS.get(this.env.ANALYSTS.idFromName(target));
+        const taken = await analyst.ingest({ scope: target, seq: record.seq, receipts: batch.map((r) => r.jws) });
+        this.#store.setDelivered(target, taken.through);
+        more ||= batch.length === DELIVERY_BATCH || taken.through < (batch.at(-1)?.n ?? through);
+      }
+    } catch (error) {
+      console.error("receipt delivery to the analysis plane failed; retrying", error);
+      await this.ctx.storage.setAlarm(Date.now() + DELIVERY_RETRY_MS);
+      return;
+    }
+    if (more) await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  /** The active signals of the detectors this workflow declares, for the sequence's actor and subject. */
+  async #signalsFor(record: SequenceRecord, declared: string[]): Promise<ConsultedSignal[]> {
+    const lists = await Promise.all(
+      [`actor:${record.actor}`, `subject:${record.subject}`].map((scope) =>
+        this.env.ANALYSTS.get(this.env.ANALYSTS.idFromName(scope)).active({ scope, detectors: declared }),
+      ),
+    );
+    return lists.flat().sort((a, b) => a.id.localeCompare(b.id));
   }
 
   #refuse(stored: StoredSequence | null, caller: Caller, operation: SequenceOperation): LedgerAnswer | null {

@@ -149,6 +149,19 @@ export class LedgerStore {
     return row ? { requestDigest: row.request_digest, status: row.status, body: row.body } : null;
   }
 
+  /** How far (n) a delivery target has taken this chain; -1 for nothing yet. */
+  delivered(target: string): number {
+    return this.#sql.exec<{ through: number }>("SELECT through FROM delivery WHERE target = ?", target).toArray()[0]?.through ?? -1;
+  }
+
+  setDelivered(target: string, through: number): void {
+    this.#sql.exec(
+      "INSERT INTO delivery (target, through) VALUES (?, ?) ON CONFLICT (target) DO UPDATE SET through = MAX(through, excluded.through)",
+      target,
+      through,
+    );
+  }
+
   receipts(after: number, limit: number): { n: number; jws: string }[] {
     return this.#sql
       .exec<{ n: number; jws: string }>("SELECT n, jws FROM receipts WHERE n > ? ORDER BY n LIMIT ?", after, limit)

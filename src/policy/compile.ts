@@ -7,6 +7,7 @@ import {
   type Gate,
   type Grant,
   type OutcomeRequirement,
+  type SignalInputs,
   type Workflow,
   WorkflowSchema,
 } from "./workflow-schema.js";
@@ -23,6 +24,7 @@ export interface CompiledGate {
   readonly attestations: readonly CompiledRequirement[];
   readonly outcomes: readonly OutcomeRequirement[];
   readonly approvals: ApprovalRequirement | null;
+  readonly signals: SignalInputs | null;
 }
 
 export interface CompiledRequirement {
@@ -108,6 +110,7 @@ export async function compileWorkflow(input: unknown): Promise<CompiledWorkflow>
     })),
     outcomes: raw.outcomes,
     approvals: raw.approvals ?? null,
+    signals: raw.signals ?? null,
   });
 
   const grants = definition.stages.map((stage, s) =>

@@ -3,12 +3,13 @@ import { DPOP_PROOF_MAX_AGE_SECONDS } from "../limits.js";
 import { actDepth } from "../tokens/capability.js";
 import { dpopProblem } from "../tokens/dpop.js";
 import type { CompiledGate, CompiledRequirement, CompiledWorkflow } from "./compile.js";
-import { BATON_AUDIENCE, DELEGATE_ACTION } from "./workflow-schema.js";
+import { BATON_AUDIENCE, DELEGATE_ACTION, type SignalInputs } from "./workflow-schema.js";
 import type {
   AcceptedApproval,
   AcceptedEvidence,
   AttestationClaims,
   AuthorizationDetail,
+  ConsultedSignal,
   DelegatedGrant,
   Effect,
   EvidenceItem,
@@ -112,6 +113,8 @@ function decideRedeem(
       return deny("CONDITION_FAILED", result.message, { condition: where.source, reason: result.reason });
     }
   }
+  const signalled = signalProblem(usable.compiled.grant.signals, request.signals, nowSeconds);
+  if (signalled) return signalled;
   const budget = cumulativeAmount(usable.compiled, usable.index, state, request.args);
   if (!budget.ok) return budget.outcome;
 
@@ -125,6 +128,10 @@ function decideRedeem(
   const before = state.uses[usable.index] ?? 0;
   const details: Record<string, unknown> = { grant: usable.index, uses_before: before, uses_after: before + 1 };
   if (budget.amount !== null) Object.assign(details, budget.counters);
+  // What the analysis plane reads: the labels of the resource and whether it was written.
+  const { labels, effect } = usable.compiled.grant;
+  if (labels) details.labels = labels;
+  if (effect) details.effect = effect;
   return { ...allow(`${request.action} allowed for ${request.tool}`, effects), details };
 }
 
@@ -351,7 +358,7 @@ function decideEvidence(
       { type: "spend", kind: "attestation", jti: claims.jti },
       { type: "accept_evidence", evidence: accepted },
     ];
-    return gateOutcome(workflow, { ...state, evidence: [...state.evidence, accepted] }, gate, effects, request.fresh, now, `${claims.type} accepted`);
+    return gateOutcome(workflow, { ...state, evidence: [...state.evidence, accepted] }, gate, effects, request.fresh, now, `${claims.type} accepted`, request.signals);
   }
   return failure ?? deny("EVIDENCE_INVALID", "attestation matched no requirement");
 }
@@ -420,7 +427,7 @@ function decideApproval(
     { type: "accept_approval", approval: accepted },
   ];
   const approvals = [...state.approvals.filter((a) => a.approver !== approver.id), accepted];
-  return gateOutcome(workflow, { ...state, approvals }, gate, effects, request.fresh, now, `approval by ${approver.id} accepted`);
+  return gateOutcome(workflow, { ...state, approvals }, gate, effects, request.fresh, now, `approval by ${approver.id} accepted`, request.signals);
 }
 
 /**
@@ -447,7 +454,7 @@ function decideOutcome(
   if (!gate || index < 0) return allow(`${what}; recorded`, effects);
   const accepted = { requirement: index, tool, action: redeemed.action, receipt: redeemed.hash };
   effects.push({ type: "accept_outcome", outcome: accepted });
-  return gateOutcome(workflow, { ...state, outcomes: [...state.outcomes, accepted] }, gate, effects, request.fresh, now, what);
+  return gateOutcome(workflow, { ...state, outcomes: [...state.outcomes, accepted] }, gate, effects, request.fresh, now, what, request.signals);
 }
 
 /**
@@ -463,6 +470,7 @@ function gateOutcome(
   fresh: Fresh,
   now: number,
   what: string,
+  signals: readonly ConsultedSignal[] | undefined,
 ): Outcome {
   const missing = missingEvidence(gate, state);
   if (missing.length > 0) return { ...allow(`${what}; gate still waits`, effects), details: { pending: missing } };
@@ -472,6 +480,8 @@ function gateOutcome(
   if (gate.approvals && approvals.length < gate.approvals.count) {
     return { ...escalate(`${what}; the gate waits for approvals`, approvalsPending(gate, state.approvals, nowSeconds, skew)), effects };
   }
+  const signalled = signalProblem(gate.signals ?? undefined, signals, nowSeconds);
+  if (signalled) return signalled;
   const nextStage = state.stage + 1;
   if (nextStage === workflow.definition.stages.length) {
     return allow(`${what}; sequence complete`, [...effects, { type: "seal", reason: "completed" }]);
@@ -520,6 +530,25 @@ function pendingGate(
     };
   }
   return { gate };
+}
+
+/**
+ * The analysis plane's say, only where the workflow declared it: an active
+ * signal of a `block` detector denies; a `require` detector without one denies.
+ * The signals are the ones the ledger fetched and recorded for this decision.
+ */
+function signalProblem(inputs: SignalInputs | undefined, signals: readonly ConsultedSignal[] | undefined, nowSeconds: number): Outcome | null {
+  if (!inputs) return null;
+  const active = (signals ?? []).filter((s) => s.expires_at > nowSeconds);
+  const blocking = active.filter((s) => inputs.block.includes(s.detector));
+  if (blocking.length > 0) {
+    return deny("SIGNAL_BLOCKED", `blocked by signal ${blocking.map((s) => `${s.detector} v${s.version}`).join(", ")}`, {
+      signals: blocking.map((s) => s.id),
+    });
+  }
+  const missing = inputs.require.filter((detector) => !active.some((s) => s.detector === detector));
+  if (missing.length > 0) return deny("SIGNAL_REQUIRED", `requires an active signal of ${missing.join(", ")}`, { missing });
+  return null;
 }
 
 /** What the gate's machine evidence still lacks: attestations, then tools' successful outcomes. */

@@ -213,9 +213,10 @@ export type LedgerRequest =
       tokenDigest: string;
       /** The DPoP proof the agent sent the tool, with the tool's request method and URL. */
       dpop?: { proof: DpopPresentation; htm: string; htu: string } | undefined;
+      signals?: ConsultedSignal[] | undefined;
     }
-  | { kind: "evidence"; attestation: AttestationCheck; fresh: Fresh }
-  | { kind: "approval"; approval: ApprovalCheck; fresh: Fresh }
+  | { kind: "evidence"; attestation: AttestationCheck; fresh: Fresh; signals?: ConsultedSignal[] | undefined }
+  | { kind: "approval"; approval: ApprovalCheck; fresh: Fresh; signals?: ConsultedSignal[] | undefined }
   | {
       kind: "outcome";
       tool: string;
@@ -224,6 +225,7 @@ export type LedgerRequest =
       outcome: "succeeded" | "failed" | "unknown";
       detail?: string | undefined;
       fresh: Fresh;
+      signals?: ConsultedSignal[] | undefined;
     }
   | {
       kind: "delegate";
@@ -236,6 +238,20 @@ export type LedgerRequest =
     }
   | { kind: "reissue"; agent: string; fresh: Fresh }
   | { kind: "revoke"; orchestrator: string; reason: string };
+
+/**
+ * An active signal of the analysis plane, as the ledger fetched it for a decision
+ * (only detectors the workflow declares). Recorded in the receipt's inputs, so a
+ * replay uses the signals the gate saw, not today's.
+ */
+export interface ConsultedSignal {
+  id: string;
+  detector: string;
+  version: number;
+  severity: string;
+  /** Seconds since the epoch. */
+  expires_at: number;
+}
 
 /** Randomness is drawn by the shell and passed in, so `decide()` stays a function. */
 export interface Fresh {

@@ -46,12 +46,31 @@ export const SumLimitSchema = z.strictObject({
  * A grant: what the holder of the stage's capability may ask of one tool.
  * `where` is CEL over `args` (the action's arguments) and `params` (the sequence's).
  */
+/**
+ * Signals of the analysis plane a gate or grant takes as inputs: present `block`
+ * signals deny (SIGNAL_BLOCKED); each `require` detector must have an active
+ * signal (SIGNAL_REQUIRED). Only declared signals are ever consulted.
+ */
+export const SignalInputsSchema = z
+  .strictObject({
+    block: z.array(Identifier).max(16).default([]),
+    require: z.array(Identifier).max(16).default([]),
+  })
+  .refine((s) => s.block.length + s.require.length > 0, { message: "declare at least one signal to block on or require" });
+
 export const GrantSchema = z.strictObject({
   audience: Identifier.describe("tool id the capability is addressed to (`aud`)"),
   actions: z.array(z.string().min(1).max(128)).min(1).max(64),
   where: CelSource.optional(),
   uses: z.int().min(1).max(GRANT_MAX_USES).default(1),
   sum: SumLimitSchema.optional(),
+  labels: z
+    .array(Identifier)
+    .max(16)
+    .optional()
+    .describe("labels of the resource the grant reaches (e.g. restricted, public), recorded in receipts for the analysis plane"),
+  effect: z.enum(["read", "write"]).optional().describe("whether the grant's actions read or write that resource"),
+  signals: SignalInputsSchema.optional(),
 });
 
 /**
@@ -92,6 +111,7 @@ export const GateSchema = z
     attestations: z.array(AttestationRequirementSchema).max(GATE_MAX_ATTESTATIONS).default([]),
     outcomes: z.array(OutcomeRequirementSchema).max(GATE_MAX_ATTESTATIONS).default([]),
     approvals: ApprovalRequirementSchema.optional(),
+    signals: SignalInputsSchema.optional(),
   })
   .refine((gate) => gate.attestations.length > 0 || gate.outcomes.length > 0 || gate.approvals !== undefined, {
     message: "a gate needs at least one attestation, outcome or approvals",
@@ -183,3 +203,18 @@ export type AttestationRequirement = Gate["attestations"][number];
 export type ApprovalRequirement = NonNullable<Gate["approvals"]>;
 export type OutcomeRequirement = Gate["outcomes"][number];
 export type SumLimit = NonNullable<Grant["sum"]>;
+export type SignalInputs = z.output<typeof SignalInputsSchema>;
+
+/** Every detector id a workflow version declares as an input anywhere: the only signals the ledger fetches. */
+export function declaredSignals(workflow: Workflow): string[] {
+  const ids = new Set<string>();
+  const add = (inputs: SignalInputs | undefined) => {
+    for (const id of [...(inputs?.block ?? []), ...(inputs?.require ?? [])]) ids.add(id);
+  };
+  for (const stage of workflow.stages) {
+    add(stage.gate?.signals);
+    for (const grant of stage.grants) add(grant.signals);
+  }
+  if (workflow.complete.on === "attestations") add(workflow.complete.gate.signals);
+  return [...ids].sort();
+}

@@ -8,6 +8,7 @@ export const TYP = {
   approval: "baton-approval+jwt",
   receipt: "baton-receipt+jwt",
   head: "baton-head+jwt",
+  signal: "baton-signal+jwt",
 } as const;
 
 export type TokenKind = keyof typeof TYP;

@@ -1,0 +1,66 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { BatonError } from "../../errors.js";
+import { requireCaller } from "../auth.js";
+import type { AppEnv } from "../context.js";
+import { authedRoute } from "../openapi.js";
+import { answer, json } from "../respond.js";
+
+const Party = z
+  .object({
+    actor: z.string().min(1).max(256).optional(),
+    subject: z.string().min(1).max(256).optional(),
+  })
+  .refine((p) => (p.actor === undefined) !== (p.subject === undefined), { message: "name exactly one of actor or subject" });
+
+const listRoute = authedRoute({
+  method: "get",
+  path: "/v1/signals",
+  summary: "Signals of the analysis plane about one actor or one subject (operator, auditor, orchestrator)",
+  middleware: [requireCaller("operator", "auditor", "orchestrator")] as const,
+  request: { query: Party },
+  responses: { 200: { description: "signals with their status and signed JWS, and the signed log of their events" } },
+});
+
+const actRoute = (action: "acknowledge" | "clear") =>
+  authedRoute({
+    method: "post",
+    path: `/v1/signals/{id}/${action}`,
+    summary:
+      action === "clear"
+        ? "Clear a signal (operator): no longer in force; the clearing is a signed log event"
+        : "Acknowledge a signal (operator): seen, still in force; a signed log event",
+    middleware: [requireCaller("operator")] as const,
+    request: {
+      params: z.object({ id: z.string().min(1).max(128).openapi({ param: { name: "id", in: "path" } }) }),
+      body: { required: true, content: { "application/json": { schema: Party.and(z.object({ note: z.string().max(500).optional() })) } } },
+    },
+    responses: { 200: { description: "the new status and the signed log entry" } },
+  });
+
+export function registerSignals(app: OpenAPIHono<AppEnv>): void {
+  app.openapi(listRoute, async (c) => {
+    const scope = scopeOf(c.req.valid("query"));
+    const analyst = analystOf(c, scope);
+    const [signals, log] = await Promise.all([analyst.list({ scope }), analyst.log()]);
+    return json({ scope, signals, log });
+  });
+  for (const action of ["acknowledge", "clear"] as const) {
+    app.openapi(actRoute(action), async (c) => {
+      const body = c.req.valid("json");
+      const scope = scopeOf(body);
+      const result = await analystOf(c, scope).act({ scope, id: c.req.valid("param").id, action, operator: c.get("caller").id, note: body.note });
+      return answer(result);
+    });
+  }
+}
+
+function scopeOf(party: { actor?: string | undefined; subject?: string | undefined }): string {
+  if (party.actor) return `actor:${party.actor}`;
+  if (party.subject) return `subject:${party.subject}`;
+  throw new BatonError("INVALID_REQUEST", "name exactly one of actor or subject");
+}
+
+function analystOf(c: Context<AppEnv>, scope: string) {
+  return c.env.ANALYSTS.get(c.env.ANALYSTS.idFromName(scope));
+}

@@ -1,0 +1,113 @@
+import { decodeJwt } from "jose";
+import { describe, expect, it } from "vitest";
+import reportPublication from "../examples/workflows/report-publication.json";
+import { replayChain } from "../src/audit/replay.js";
+import { verifyReceiptChain } from "../src/audit/verify-chain.js";
+import { compileWorkflow } from "../src/policy/compile.js";
+import { receiptHash } from "../src/tokens/receipt.js";
+import { KEY, PARAMS, api, claimsOf, jwksLookup, receipts, redeem, reportOutcome } from "./helpers.js";
+
+type Flow = "report-publication" | "report-publication-unguarded";
+
+/** A fresh actor per test, so one test's signals cannot touch another's. */
+const newActor = () => `analyst-agent-${crypto.randomUUID().slice(0, 8)}`;
+
+async function startFlow(workflow: Flow, actor: string) {
+  const started = await api("POST", "/v1/sequences", {
+    key: KEY.orchestrator,
+    body: { workflow, params: PARAMS[workflow], subject: "user:dana", actor },
+  });
+  expect(started.status).toBe(201);
+  return { seq: started.body.sequence as string, capability: started.body.capability as string };
+}
+
+/** read restricted records → summarise → publish to a public dashboard: three allowed actions. */
+async function runFlow(workflow: Flow, actor: string) {
+  const { seq, capability } = await startFlow(workflow, actor);
+  const read = await redeem(KEY.warehouse, capability, "records.read", { dataset: "patients-2026" });
+  expect(read.body.decision).toBe("ALLOW");
+  const summarise = (await reportOutcome(KEY.warehouse, read.body.receipt, "succeeded")).body.capability;
+  const summary = await redeem(KEY.model, summarise, "summary.create", {});
+  const publish = (await reportOutcome(KEY.model, summary.body.receipt, "succeeded")).body.capability;
+  const published = await redeem(KEY.dashboard, publish, "dashboard.publish", { dashboard: "public-stats" });
+  expect(published.body).toMatchObject({ decision: "ALLOW", sealed: true });
+  return { seq, allowed: [read.body.receipt, summary.body.receipt, published.body.receipt] as string[] };
+}
+
+async function signalsOf(actor: string) {
+  const { body } = await api("GET", `/v1/signals?actor=${encodeURIComponent(actor)}`, { key: KEY.operator });
+  return body as { signals: { id: string; detector: string; status: string; signal: string }[]; log: string[] };
+}
+
+/** Delivery to the analysis plane is asynchronous (an alarm after each commit): wait for it. */
+async function waitForSignal(actor: string, detector: string) {
+  for (let i = 0; i < 100; i++) {
+    const found = (await signalsOf(actor)).signals.filter((s) => s.detector === detector);
+    if (found.length > 0) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no ${detector} signal for ${actor}`);
+}
+
+describe("the analysis plane", () => {
+  it("restricted → summarised → public: one flow signal naming the three receipts; the next first step is SIGNAL_BLOCKED", async () => {
+    const actor = newActor();
+    const first = await runFlow("report-publication", actor);
+    const signals = await waitForSignal(actor, "flow.restricted-to-public");
+    expect(signals).toHaveLength(1);
+    const signal = decodeJwt(signals[0]!.signal) as Record<string, any>;
+    expect(signal).toMatchObject({ detector: "flow.restricted-to-public", version: 1, actor, severity: "high" });
+    expect(signal.receipts).toEqual(await Promise.all(first.allowed.map((r) => receiptHash(r))));
+
+    const again = await startFlow("report-publication", actor);
+    const blocked = await redeem(KEY.warehouse, again.capability, "records.read", { dataset: "patients-2026" });
+    expect(blocked.status).toBe(403);
+    expect(blocked.body.error).toMatchObject({ code: "SIGNAL_BLOCKED", details: { signals: [signals[0]!.id] } });
+    // The gate recorded the signal it consulted, so the replay uses it, not today's.
+    expect(claimsOf(blocked.body.error.receipt).inputs).toMatchObject({ signals: [{ id: signals[0]!.id, detector: "flow.restricted-to-public" }] });
+
+    // The earlier receipts still verify and replay unchanged; so does the blocked sequence.
+    const workflow = await compileWorkflow(reportPublication);
+    for (const seq of [first.seq, again.seq]) {
+      const verdict = await verifyReceiptChain(await receipts(seq), await jwksLookup());
+      if (!verdict.ok) throw new Error(verdict.reason);
+      expect((await replayChain(verdict.receipts, workflow)).divergences).toEqual([]);
+    }
+  });
+
+  it("a workflow that does not declare the signal is unaffected by it", async () => {
+    const actor = newActor();
+    await runFlow("report-publication", actor);
+    await waitForSignal(actor, "flow.restricted-to-public");
+    // Same actor, same steps, the signal active — but this version does not take it as an input.
+    const unguarded = await runFlow("report-publication-unguarded", actor);
+    const chain = (await receipts(unguarded.seq)).map(claimsOf);
+    expect(chain.every((r) => r.code === null)).toBe(true);
+    expect(chain.some((r) => "signals" in (r.inputs as object))).toBe(false);
+  });
+
+  it("an operator acknowledges (still in force) or clears (no longer in force) a signal; each is a signed log event", async () => {
+    const actor = newActor();
+    await runFlow("report-publication", actor);
+    const [signal] = await waitForSignal(actor, "flow.restricted-to-public");
+    const path = (action: string) => `/v1/signals/${signal!.id}/${action}`;
+    expect((await api("POST", path("clear"), { key: KEY.auditor, body: { actor } })).body.error.code).toBe("FORBIDDEN");
+    const acknowledged = await api("POST", path("acknowledge"), { key: KEY.operator, body: { actor, note: "looking into it" } });
+    expect(acknowledged.body).toMatchObject({ status: "acknowledged" });
+    const stillBlocked = await startFlow("report-publication", actor);
+    expect((await redeem(KEY.warehouse, stillBlocked.capability, "records.read", { dataset: "patients-2026" })).body.error.code).toBe("SIGNAL_BLOCKED");
+
+    const cleared = await api("POST", path("clear"), { key: KEY.operator, body: { actor, note: "false positive: synthetic data" } });
+    expect(cleared.body).toMatchObject({ status: "cleared" });
+    expect(claimsOf(cleared.body.receipt)).toMatchObject({ kind: "signal", event: "cleared", operator: "ops", signal: signal!.id });
+    const allowed = await startFlow("report-publication", actor);
+    expect((await redeem(KEY.warehouse, allowed.capability, "records.read", { dataset: "patients-2026" })).body.decision).toBe("ALLOW");
+
+    // The log: emitted, acknowledged, cleared — hash-chained and signed.
+    const { log } = await signalsOf(actor);
+    const events = log.map(claimsOf) as unknown as { n: number; prev: string | null; event: string }[];
+    expect(events.filter((e) => e.event !== "emitted" || true).map((e) => e.event)).toEqual(expect.arrayContaining(["emitted", "acknowledged", "cleared"]));
+    for (let i = 1; i < log.length; i++) expect(events[i]!.prev).toBe(await receiptHash(log[i - 1]!));
+    // A signal never edits a past receipt: the first sequence's chain is untouched.
+  });
+});
