@@ -111,3 +111,37 @@ describe("the analysis plane", () => {
     // A signal never edits a past receipt: the first sequence's chain is untouched.
   });
 });
+
+describe("delivery to the analysis plane", () => {
+  /** A receipt as a ledger would deliver it (the analyst trusts its only caller, the ledger, and reads claims). */
+  function receipt(seq: string, n: number, at: number, action: string, labels: string[], effect?: "read" | "write") {
+    const b64 = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const claims = n === 0
+      ? { seq, n, at, kind: "start", decision: "ALLOW", code: null, inputs: { kind: "start" }, details: {} }
+      : { seq, n, at, kind: "redeem", decision: "ALLOW", code: null, inputs: { kind: "redeem", tool: "t", action }, details: { labels, ...(effect ? { effect } : {}) } };
+    return `${b64({ alg: "EdDSA", typ: "baton-receipt+jwt" })}.${b64(claims)}.c2ln`;
+  }
+
+  it("duplicate deliveries do not duplicate signals; a flow split across sequences delivered out of order is still found", async () => {
+    const { env } = await import("cloudflare:workers");
+    const scope = `actor:${newActor()}`;
+    const analyst = env.ANALYSTS.get(env.ANALYSTS.idFromName(scope));
+    const t = Date.now() - 60_000;
+    const a = "a".repeat(64);
+    const b = "b".repeat(64);
+    // Sequence B (the public write, later in time) arrives first; A (the restricted read) after it.
+    const seqB = [receipt(b, 0, t + 10_000, "", []), receipt(b, 1, t + 11_000, "publish", ["public"], "write")];
+    const seqA = [receipt(a, 0, t, "", []), receipt(a, 1, t + 1_000, "read", ["restricted"], "read")];
+    expect(await analyst.ingest({ scope, seq: b, receipts: seqB })).toEqual({ through: 1 });
+    expect((await analyst.list({ scope })).filter((s) => s.detector === "flow.restricted-to-public")).toHaveLength(0);
+    expect(await analyst.ingest({ scope, seq: a, receipts: seqA })).toEqual({ through: 1 });
+    const flows = (await analyst.list({ scope })).filter((s) => s.detector === "flow.restricted-to-public");
+    expect(flows).toHaveLength(1);
+    // At least once means twice sometimes: the same receipts again change nothing.
+    await analyst.ingest({ scope, seq: a, receipts: seqA });
+    await analyst.ingest({ scope, seq: b, receipts: seqB });
+    expect((await analyst.list({ scope })).filter((s) => s.detector === "flow.restricted-to-public")).toHaveLength(1);
+    // A gap waits for the missing receipt: n=3 without n=2 is not taken.
+    expect(await analyst.ingest({ scope, seq: a, receipts: [receipt(a, 3, t + 2_000, "read", [])] })).toEqual({ through: 1 });
+  });
+});

@@ -82,34 +82,39 @@ export class ActivityAnalyst extends DurableObject<Env> {
       accepted.push({ claims, hash: await receiptHash(jws), event: activityOf(claims, "") });
     }
     const signals: { id: string; key: string; detector: Detector; expires: number; jws: string }[] = [];
-    const history = this.#history(detectors);
-    for (const item of accepted) {
-      if (!item.event) continue;
-      const event = { ...item.event, receipt: item.hash };
-      for (const finding of detect(detectors, history, event)) {
-        if (signals.some((s) => s.key === finding.key) || this.#sql.exec("SELECT 1 FROM signals WHERE key = ?", finding.key).toArray().length > 0) continue;
-        const id = crypto.randomUUID();
-        const iat = Math.floor(event.at / 1000);
-        const expires = iat + finding.detector.signal_ttl_seconds;
-        const jws = await keyring.sign(
-          {
-            iss: config.issuer,
-            jti: id,
-            detector: finding.detector.id,
-            version: finding.detector.version,
-            kind: finding.detector.kind,
-            [scopeKind]: input.scope.slice(scopeKind.length + 1),
-            receipts: finding.receipts,
-            severity: finding.detector.severity,
-            summary: finding.summary,
-            iat,
-            exp: expires,
-          },
-          TYP.signal,
-        );
-        signals.push({ id, key: finding.key, detector: finding.detector, expires, jws });
+    const fresh = accepted.flatMap((item) => (item.event ? [{ ...item.event, receipt: item.hash }] : []));
+    if (fresh.length > 0 && detectors.length > 0) {
+      // Deliveries of different sequences arrive in any order, so detectors run over
+      // the timeline: every event from the earliest new one on, each against what
+      // happened before it. Findings are keyed, so a re-run never duplicates a signal.
+      const timeline = [...this.#history(detectors), ...fresh].sort((a, b) => a.at - b.at || a.seq.localeCompare(b.seq) || a.n - b.n);
+      const earliest = Math.min(...fresh.map((e) => e.at));
+      for (const [index, event] of timeline.entries()) {
+        if (event.at < earliest) continue;
+        for (const finding of detect(detectors, timeline.slice(0, index), event)) {
+          if (signals.some((s) => s.key === finding.key) || this.#sql.exec("SELECT 1 FROM signals WHERE key = ?", finding.key).toArray().length > 0) continue;
+          const id = crypto.randomUUID();
+          const iat = Math.floor(Date.now() / 1000);
+          const expires = iat + finding.detector.signal_ttl_seconds;
+          const jws = await keyring.sign(
+            {
+              iss: config.issuer,
+              jti: id,
+              detector: finding.detector.id,
+              version: finding.detector.version,
+              kind: finding.detector.kind,
+              [scopeKind]: input.scope.slice(scopeKind.length + 1),
+              receipts: finding.receipts,
+              severity: finding.detector.severity,
+              summary: finding.summary,
+              iat,
+              exp: expires,
+            },
+            TYP.signal,
+          );
+          signals.push({ id, key: finding.key, detector: finding.detector, expires, jws });
+        }
       }
-      history.push(event);
     }
     // One at a time: each log entry links to the one before.
     const logged: { n: number; hash: string; jws: string }[] = [];
