@@ -29,7 +29,7 @@ const port = await new Promise((resolve) => {
   });
 });
 const work = mkdtempSync(join(tmpdir(), "baton-audit-bench-"));
-const server = spawn("npx", ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", join(work, "state")], {
+const server = spawn("npx", ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(port + 1), "--persist-to", join(work, "state")], {
   cwd: ROOT,
   detached: true,
   stdio: "ignore",

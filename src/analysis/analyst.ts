@@ -17,6 +17,8 @@ const MIGRATIONS = [
    CREATE TABLE signals (id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, detector TEXT NOT NULL, version INTEGER NOT NULL,
      severity TEXT NOT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL, jws TEXT NOT NULL);
    CREATE TABLE log (n INTEGER PRIMARY KEY, hash TEXT NOT NULL, jws TEXT NOT NULL);`,
+  // 2: the novelty look-back reads the last sequences' events.
+  "CREATE INDEX events_seq ON events (seq);",
 ];
 
 const Scope = z.string().regex(/^(actor|subject):.{1,256}$/);
@@ -179,16 +181,30 @@ export class ActivityAnalyst extends DurableObject<Env> {
       .map((r) => ({ id: r.id, detector: r.detector, version: r.version, severity: r.severity, expires_at: r.expires_at, status: r.status, signal: r.jws }));
   }
 
-  /** Allowed actions within the longest window any detector looks at (novelty looks at whole sequences: all). */
+  /**
+   * What the detectors need to look back at, and no more: the allowed actions
+   * within the longest time window, plus those of the last sequences a novelty
+   * detector compares with. Bounded, so an analyst's cost does not grow with its age.
+   */
   #history(detectors: readonly Detector[]): ActivityEvent[] {
-    if (detectors.length === 0) return [];
-    const windows = detectors.map((d) => (d.kind === "novelty" ? Number.POSITIVE_INFINITY : d.window_seconds * 1000));
-    const since = Math.max(...windows) === Number.POSITIVE_INFINITY ? 0 : Date.now() - Math.max(...windows) - 86_400_000;
-    return this.#sql
-      .exec<{ body: string }>("SELECT body FROM events WHERE at >= ? ORDER BY at, seq, n", since)
-      .toArray()
-      .map((r) => JSON.parse(r.body) as ActivityEvent | null)
-      .filter((e): e is ActivityEvent => e !== null);
+    const windows = detectors.flatMap((d) => (d.kind === "novelty" ? [] : [d.window_seconds * 1000]));
+    const lookback = detectors.reduce((m, d) => (d.kind === "novelty" ? Math.max(m, d.sequences + 1) : m), 0);
+    const rows = new Map<string, string>();
+    if (windows.length > 0) {
+      for (const r of this.#sql.exec<{ seq: string; n: number; body: string }>("SELECT seq, n, body FROM events WHERE at >= ?", Date.now() - Math.max(...windows))) {
+        rows.set(`${r.seq}/${r.n}`, r.body);
+      }
+    }
+    if (lookback > 0) {
+      const recent = "SELECT seq FROM events GROUP BY seq ORDER BY MIN(at) DESC LIMIT ?";
+      for (const r of this.#sql.exec<{ seq: string; n: number; body: string }>(`SELECT seq, n, body FROM events WHERE seq IN (${recent})`, lookback)) {
+        rows.set(`${r.seq}/${r.n}`, r.body);
+      }
+    }
+    return [...rows.values()]
+      .map((body) => JSON.parse(body) as ActivityEvent | null)
+      .filter((e): e is ActivityEvent => e !== null)
+      .sort((a, b) => a.at - b.at || a.seq.localeCompare(b.seq) || a.n - b.n);
   }
 
   #pendingLog: { n: number; hash: string; jws: string }[] = [];

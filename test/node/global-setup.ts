@@ -14,7 +14,8 @@ export default async function setup(project: TestProject) {
   const state = mkdtempSync(join(tmpdir(), "baton-node-tests-"));
   const child: ChildProcess = spawn(
     "npx",
-    ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--show-interactive-dev-session=false"],
+    // Its own inspector port too, so it can run beside another wrangler dev (npm start, a bench).
+    ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(await freePort()), "--persist-to", state, "--show-interactive-dev-session=false"],
     { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
   );
   let log = "";

@@ -27,7 +27,7 @@ const port = await new Promise((resolve) => {
 const state = mkdtempSync(join(tmpdir(), "baton-vectors-"));
 const envFile = join(state, ".env");
 writeFileSync(envFile, `BATON_SIGNING_KEYS='${JSON.stringify(trusted)}'\n`);
-const server = spawn("npx", ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, "--env-file", envFile], {
+const server = spawn("npx", ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(port + 1), "--persist-to", state, "--env-file", envFile], {
   cwd: ROOT,
   detached: true,
   stdio: "ignore",
