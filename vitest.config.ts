@@ -11,6 +11,8 @@ export default defineConfig({
     }),
   ],
   test: {
+    // CI sets TEST_REPORT_DIR to collect a machine-readable report of each suite.
+    reporters: process.env.TEST_REPORT_DIR ? ["default", ["json", { outputFile: `${process.env.TEST_REPORT_DIR}/workerd.json` }]] : ["default"],
     include: ["test/**/*.test.ts"],
     // Node-only suites (MCP guard, demo) run under vitest.node.config.ts; test/verifier runs in both.
     exclude: ["test/node/**", "node_modules/**"],

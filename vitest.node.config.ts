@@ -6,6 +6,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     environment: "node",
+    reporters: process.env.TEST_REPORT_DIR ? ["default", ["json", { outputFile: `${process.env.TEST_REPORT_DIR}/node.json` }]] : ["default"],
     include: ["test/verifier/**/*.test.ts", "test/node/**/*.test.ts"],
     globalSetup: ["test/node/global-setup.ts"],
     retry: 0,
