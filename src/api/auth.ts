@@ -7,12 +7,13 @@ import type { AppEnv } from "./context.js";
 const encoder = new TextEncoder();
 
 /**
- * Authenticates `Authorization: Bearer <api key>` against the configured clients.
+ * Authenticates `Authorization: Bearer <api key>` (the scheme is case-insensitive,
+ * RFC 9110 §11.1) against the configured clients.
  * Only SHA-256 digests are stored; every digest is compared in constant time and
  * the loop never exits early, so timing says nothing about which client matched.
  */
 export async function authenticate(header: string | undefined, clients: readonly Client[]): Promise<Caller | null> {
-  const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header ?? "");
+  const match = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(header ?? "");
   if (!match?.[1]) return null;
   const presented = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(match[1])));
   let found: Client | null = null;
