@@ -34,7 +34,7 @@ const Dpop = z
       z.object({
         ok: z.literal(true),
         jkt: z.string(),
-        claims: z.object({ htm: z.string(), htu: z.string(), iat: z.int(), jti: z.string(), ath: z.string() }),
+        claims: z.object({ htm: z.string(), htu: z.string(), iat: z.int(), jti: z.string(), ath: z.string(), exp: z.int().optional() }),
       }),
       z.object({ ok: z.literal(false), message: z.string() }),
     ]),

@@ -183,7 +183,7 @@ export type ApprovalCheck =
 
 /** A DPoP proof whose signature the shell verified; `decide()` checks binding and time. */
 export type DpopPresentation =
-  | { ok: true; jkt: string; claims: { htm: string; htu: string; iat: number; jti: string; ath: string } }
+  | { ok: true; jkt: string; claims: { htm: string; htu: string; iat: number; jti: string; ath: string; exp?: number | undefined } }
   | { ok: false; message: string };
 
 /** The outcome of signature verification, done by the shell before `decide()`. */

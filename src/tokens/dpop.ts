@@ -2,6 +2,7 @@ import {
   type JWK,
   type JWSHeaderParameters,
   SignJWT,
+  base64url,
   calculateJwkThumbprint,
   compactVerify,
   decodeProtectedHeader,
@@ -10,6 +11,7 @@ import {
 import { z } from "zod";
 import { TOKEN_MAX_BYTES } from "../limits.js";
 import { sha256 } from "./digest.js";
+import { hasDuplicateMembers } from "./strict-json.js";
 import { isCanonicalBase64url } from "./jws.js";
 import { EVIDENCE_ALGORITHMS } from "./kinds.js";
 
@@ -31,6 +33,7 @@ export interface DpopProofClaims {
   iat: number;
   jti: string;
   ath: string;
+  exp?: number | undefined;
 }
 
 export type DpopCheck = { ok: true; jkt: string; claims: DpopProofClaims } | { ok: false; message: string };
@@ -62,6 +65,8 @@ const ProofClaimsSchema = z.object({
   iat: z.int().nonnegative(),
   jti: z.string().min(1).max(DPOP_JTI_MAX_CHARS),
   ath: z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${SHA256_BASE64URL_CHARS}}$`), "must be a base64url SHA-256"),
+  // RFC 9449 does not define exp on proofs; one that carries it is held to it.
+  exp: z.int().nonnegative().optional(),
 });
 
 /**
@@ -90,6 +95,9 @@ async function check(proof: unknown): Promise<DpopCheck> {
     header = decodeProtectedHeader(proof) as JWSHeaderParameters;
   } catch {
     return fail("proof header is not valid base64url JSON");
+  }
+  if (hasDuplicateMembers(strictUtf8.decode(base64url.decode(proof.slice(0, proof.indexOf(".")))))) {
+    return fail("proof header repeats a member name");
   }
   if (typeof header.typ !== "string" || header.typ.toLowerCase() !== DPOP_TYP) return fail(`proof typ must be ${DPOP_TYP}`);
   const alg = header.alg;
@@ -123,7 +131,9 @@ async function check(proof: unknown): Promise<DpopCheck> {
   }
   let json: unknown;
   try {
-    json = JSON.parse(strictUtf8.decode(payload));
+    const text = strictUtf8.decode(payload);
+    json = JSON.parse(text);
+    if (hasDuplicateMembers(text)) return fail("proof payload repeats a member name");
   } catch {
     return fail("proof payload is not UTF-8 JSON");
   }
@@ -164,6 +174,7 @@ export function dpopProblem(
   if (!sameResource(claims.htu, expected.htu)) return "proof is for another URL (htu)";
   if (claims.iat - skewSeconds > nowSeconds) return "proof is issued in the future";
   if (nowSeconds - claims.iat > maxAgeSeconds + skewSeconds) return "proof is too old";
+  if (claims.exp !== undefined && claims.exp + skewSeconds <= nowSeconds) return "proof has expired";
   return null;
 }
 

@@ -1,5 +1,6 @@
 import { type JWSHeaderParameters, base64url, compactVerify, decodeProtectedHeader } from "jose";
 import { TOKEN_MAX_BYTES } from "../limits.js";
+import { hasDuplicateMembers } from "./strict-json.js";
 
 export interface ResolvedKey {
   key: CryptoKey;
@@ -46,6 +47,9 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
   } catch {
     return fail("protected header is not valid base64url JSON");
   }
+  if (hasDuplicateMembers(strictUtf8.decode(base64url.decode(token.slice(0, token.indexOf(".")))))) {
+    return fail("protected header repeats a member name");
+  }
   if (typeof header.alg !== "string" || !options.algorithms.includes(header.alg)) {
     return fail(`algorithm ${String(header.alg)} is not accepted`);
   }
@@ -68,11 +72,14 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
     return fail("signature verification failed");
   }
   let payload: unknown;
+  let text: string;
   try {
-    payload = JSON.parse(strictUtf8.decode(bytes));
+    text = strictUtf8.decode(bytes);
+    payload = JSON.parse(text);
   } catch {
     return fail("payload is not UTF-8 JSON");
   }
+  if (hasDuplicateMembers(text)) return fail("payload repeats a member name");
   if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
     return fail("payload is not a JSON object");
   }
