@@ -1,0 +1,365 @@
+/// <reference types="vite/client" />
+import { base64url, exportJWK, generateKeyPair, importJWK } from "jose";
+import { describe, expect, it } from "vitest";
+import { REASON_STATUS, type ReasonCode } from "../../src/errors.js";
+import { createDpopProof } from "../../src/tokens/dpop.js";
+import monitorKey from "../../examples/keys/monitor.private.jwk.json";
+import {
+  APPROVER_KEYS,
+  type ApiResult,
+  KEY,
+  PARAMS,
+  api,
+  attest,
+  ledgerState,
+  publicJwkOf,
+  redeem,
+  signedApproval,
+  start,
+  submitApproval,
+  submitEvidence,
+} from "../helpers.js";
+
+/**
+ * Hostile tokens, one JSON fixture per case (vectors/<point>/<case>.json): the
+ * runner builds a fresh valid token for the point, applies the fixture's
+ * mutation, presents it, and asserts the exact reason code, its status, and
+ * that the sequence's state did not change. A fixture with `finding` records
+ * something Baton accepts but should refuse: its test is `it.fails`.
+ */
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+type Point = "attestation" | "approval" | "capability" | "dpop";
+type SignMode = "none" | "hs256-public" | "foreign-key" | "es256-foreign";
+type RawMode =
+  | "jwe-5-parts"
+  | "json-serialization"
+  | "non-canonical-signature"
+  | "payload-array"
+  | "payload-number"
+  | "payload-invalid-utf8"
+  | "duplicate-member"
+  | "oversize";
+
+interface Mutation {
+  kind: "header" | "claims" | "sign" | "raw" | "replay";
+  /** header / claims: members to merge (placeholders: "$seq", "$public-jwk", "$foreign-public-jwk", {"$now": offset}). */
+  set?: Record<string, Json>;
+  /** header / claims: members to remove. */
+  delete?: string[];
+  /** header / claims: re-sign with the point's normal key (default), or keep the original signature. */
+  resign?: boolean;
+  /** sign: how to sign; `alg` overrides the header's alg, `signature` is the literal signature of "none". */
+  sign?: SignMode;
+  alg?: string;
+  signature?: string;
+  /** raw: a re-encoding of the token. */
+  raw?: RawMode;
+  /** raw duplicate-member: which part, which member, and the value of its first (shadowed) spelling. */
+  part?: "header" | "payload";
+  member?: string;
+  value?: Json;
+  /** replay: what the second presentation is (absent: the very same token). */
+  then?: Mutation;
+}
+
+interface Fixture {
+  description: string;
+  mutation: Mutation;
+  expect: ReasonCode;
+  /** Baton accepts this though it should refuse it: the test is expected to fail. */
+  finding?: string;
+}
+
+interface Target {
+  seq: string;
+  /** A fresh valid token of the point. */
+  token: string;
+  /** The point's normal signing key and algorithm ("re-sign" uses them). */
+  key: CryptoKey;
+  alg: string;
+  /** The public JWK of the key that verifies the point's tokens (HS256 secret, embedded jwk). */
+  publicJwk: Record<string, unknown>;
+  present(token: string): Promise<ApiResult<Record<string, any>>>;
+}
+
+const vectors = import.meta.glob("./vectors/**/*.json", { eager: true, import: "default" }) as Record<string, Fixture>;
+
+const enc = new TextEncoder();
+const b64 = (data: string | Uint8Array) => base64url.encode(data);
+const decodeJson = (segment: string) => JSON.parse(new TextDecoder().decode(base64url.decode(segment))) as Record<string, Json>;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+async function privateKeyOf(jwk: Record<string, unknown>): Promise<{ key: CryptoKey; alg: string; publicJwk: Record<string, unknown> }> {
+  const { "//": _comment, approver: _approver, d: _d, ...publicJwk } = jwk;
+  const { "//": _c, approver: _a, ...usable } = jwk;
+  const alg = String(jwk.alg ?? "EdDSA");
+  return { key: (await importJWK(usable as never, alg)) as CryptoKey, alg, publicJwk };
+}
+
+// ---- the four points ------------------------------------------------------
+
+const canaryFacts = { service: "checkout", version: "2.4.1", error_rate: 0 };
+const TOOL_URL = "https://observability.example/v1/logs";
+
+const TARGETS: Record<Point, () => Promise<Target>> = {
+  async attestation() {
+    const { seq } = await start("deployment");
+    const { key, alg } = await privateKeyOf(monitorKey);
+    return {
+      seq,
+      token: await attest({ seq, stage: "canary", type: "canary_passed", facts: canaryFacts }),
+      key,
+      alg,
+      publicJwk: publicJwkOf("monitor"),
+      present: (token) => submitEvidence(seq, token),
+    };
+  },
+
+  async approval() {
+    const { seq } = await start("reimbursement");
+    const facts = { report: PARAMS.reimbursement.report, total: PARAMS.reimbursement.total };
+    const summary = await attest({ attester: "expense-checker", seq, stage: "gather", type: "summary_complete", facts });
+    const escalated = await submitEvidence(seq, summary);
+    if (escalated.status !== 202) throw new Error(`summary attestation: ${escalated.status} ${JSON.stringify(escalated.body)}`);
+    const { key, alg, publicJwk } = await privateKeyOf(APPROVER_KEYS.fran as Record<string, unknown>);
+    return { seq, token: await signedApproval(seq, "fran"), key, alg, publicJwk, present: (token) => submitApproval(seq, token) };
+  },
+
+  async capability() {
+    // Baton's key is not ours: "re-signing" a capability signs with a fresh key under Baton's kid.
+    const { seq, capability } = await start("deployment");
+    const { privateKey } = await generateKeyPair("EdDSA");
+    const { body } = await api("GET", "/.well-known/jwks.json");
+    const kid = decodeJson(capability.split(".")[0] as string).kid;
+    const publicJwk = (body.keys as Record<string, unknown>[]).find((k) => k.kid === kid) as Record<string, unknown>;
+    return {
+      seq,
+      token: capability,
+      key: privateKey,
+      alg: "EdDSA",
+      publicJwk,
+      present: (token) => redeem(KEY.deployer, token, "deploy.canary", { ...PARAMS.deployment, percent: 5 }),
+    };
+  },
+
+  async dpop() {
+    const { privateKey, publicKey } = await generateKeyPair("EdDSA", { extractable: true });
+    const agentJwk = { ...(await exportJWK(publicKey)), kid: "agent-7-key", alg: "EdDSA" };
+    const { seq, capability } = await start("incident-response", { body: { actor_jwk: agentJwk } });
+    const proof = await createDpopProof(privateKey, agentJwk, { htm: "POST", htu: TOOL_URL, accessToken: capability, iat: nowSeconds() });
+    return {
+      seq,
+      token: proof,
+      key: privateKey,
+      alg: "EdDSA",
+      // What the proof embeds (public members only).
+      publicJwk: decodeJson(proof.split(".")[0] as string).jwk as Record<string, unknown>,
+      present: (dpop) =>
+        api("POST", "/v1/redeem", {
+          key: KEY.observability,
+          body: { token: capability, action: "logs.read", args: { service: "checkout" }, dpop: { proof: dpop, htm: "POST", htu: TOOL_URL } },
+        }),
+    };
+  },
+};
+
+// ---- mutations --------------------------------------------------------------
+
+interface Signer {
+  key: CryptoKey | Uint8Array;
+  alg: "EdDSA" | "ES256" | "HS256";
+}
+
+interface Foreign {
+  ed: { privateKey: CryptoKey; publicJwk: Record<string, unknown> };
+  ec: { privateKey: CryptoKey; publicJwk: Record<string, unknown> };
+}
+
+async function foreignKeys(): Promise<Foreign> {
+  const ed = await generateKeyPair("EdDSA", { extractable: true });
+  const ec = await generateKeyPair("ES256", { extractable: true });
+  const pub = async (key: CryptoKey) => {
+    const { kty, crv, x, y } = await exportJWK(key);
+    return JSON.parse(JSON.stringify({ kty, crv, x, y })) as Record<string, unknown>;
+  };
+  return { ed: { privateKey: ed.privateKey, publicJwk: await pub(ed.publicKey) }, ec: { privateKey: ec.privateKey, publicJwk: await pub(ec.publicKey) } };
+}
+
+async function rawSign(signer: Signer, input: Uint8Array): Promise<Uint8Array> {
+  if (signer.alg === "HS256") {
+    const hmac = await crypto.subtle.importKey("raw", signer.key as Uint8Array, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    return new Uint8Array(await crypto.subtle.sign("HMAC", hmac, input));
+  }
+  const key = signer.key as CryptoKey;
+  const algorithm = signer.alg === "ES256" ? { name: "ECDSA", hash: "SHA-256" } : key.algorithm;
+  return new Uint8Array(await crypto.subtle.sign(algorithm, key, input));
+}
+
+function resolve(value: Json, context: { seq: string; publicJwk: Record<string, unknown>; foreignJwk: Record<string, unknown> }): Json {
+  if (value === "$seq") return context.seq;
+  if (value === "$public-jwk") return context.publicJwk as Json;
+  if (value === "$foreign-public-jwk") return context.foreignJwk as Json;
+  if (Array.isArray(value)) return value.map((v) => resolve(v, context));
+  if (value !== null && typeof value === "object") {
+    if (typeof value.$now === "number") return nowSeconds() + value.$now;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolve(v, context)]));
+  }
+  return value;
+}
+
+/** `{"member":value,` + the rest of the object: a duplicate member whose first spelling JSON.parse drops. */
+function withDuplicate(object: Record<string, Json>, member: string, value: Json): string {
+  return `{${JSON.stringify(member)}:${JSON.stringify(value)},${JSON.stringify(object).slice(1)}`;
+}
+
+async function mutate(target: Target, token: string, mutation: Mutation): Promise<string> {
+  const [h, p, s] = token.split(".") as [string, string, string];
+  const header = decodeJson(h);
+  const claims = decodeJson(p);
+  const foreign = await foreignKeys();
+  const useEc = mutation.sign === "es256-foreign";
+  const context = { seq: target.seq, publicJwk: target.publicJwk, foreignJwk: (useEc ? foreign.ec : foreign.ed).publicJwk };
+  let signer: Signer = { key: target.key, alg: target.alg as Signer["alg"] };
+  let resign = mutation.resign ?? true;
+
+  const edit = (object: Record<string, Json>) => {
+    for (const [name, value] of Object.entries(mutation.set ?? {})) object[name] = resolve(value, context);
+    for (const name of mutation.delete ?? []) delete object[name];
+  };
+  if (mutation.kind === "header") edit(header);
+  if (mutation.kind === "claims") edit(claims);
+
+  let noneSignature: string | undefined;
+  if (mutation.kind === "sign") {
+    resign = true;
+    switch (mutation.sign) {
+      case "none":
+        noneSignature = mutation.signature ?? "";
+        header.alg = "none";
+        break;
+      case "hs256-public":
+        signer = { key: enc.encode(JSON.stringify(target.publicJwk)), alg: "HS256" };
+        header.alg = "HS256";
+        break;
+      case "foreign-key":
+        signer = { key: foreign.ed.privateKey, alg: "EdDSA" };
+        header.alg = "EdDSA";
+        break;
+      case "es256-foreign":
+        signer = { key: foreign.ec.privateKey, alg: "ES256" };
+        header.alg = "ES256";
+        break;
+      default:
+        throw new Error(`unknown sign mode ${String(mutation.sign)}`);
+    }
+    if (mutation.alg) header.alg = mutation.alg;
+    edit(header);
+  }
+
+  let headerText = JSON.stringify(header);
+  let payload: Uint8Array = enc.encode(JSON.stringify(claims));
+  if (mutation.kind === "raw") {
+    switch (mutation.raw) {
+      case "jwe-5-parts": {
+        const jweHeader = b64(JSON.stringify({ alg: "dir", enc: "A256GCM", kid: header.kid, typ: header.typ }));
+        const random = (n: number) => b64(crypto.getRandomValues(new Uint8Array(n)));
+        return `${jweHeader}.${random(32)}.${random(12)}.${p}.${random(16)}`;
+      }
+      case "json-serialization":
+        return JSON.stringify({ protected: h, payload: p, signature: s });
+      case "non-canonical-signature": {
+        const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        const last = alphabet.indexOf(s.at(-1) as string);
+        // A 64-byte signature leaves 4 unused bits in its last character: set the lowest.
+        const twin = `${h}.${p}.${s.slice(0, -1)}${alphabet[last ^ 1]}`;
+        expect(base64url.decode(twin.split(".")[2] as string)).toEqual(base64url.decode(s));
+        return twin;
+      }
+      case "payload-array":
+        payload = enc.encode(`[${JSON.stringify(claims)}]`);
+        break;
+      case "payload-number":
+        payload = enc.encode("42");
+        break;
+      case "payload-invalid-utf8":
+        payload = new Uint8Array([0x7b, 0xff, 0x7d]);
+        break;
+      case "duplicate-member":
+        if (mutation.part === "header") headerText = withDuplicate(header, mutation.member as string, mutation.value as Json);
+        else payload = enc.encode(withDuplicate(claims, mutation.member as string, mutation.value as Json));
+        break;
+      case "oversize":
+        payload = enc.encode(JSON.stringify({ ...claims, pad: "A".repeat(9 * 1024) }));
+        break;
+      default:
+        throw new Error(`unknown raw mode ${String(mutation.raw)}`);
+    }
+  }
+
+  const input = `${b64(headerText)}.${b64(payload)}`;
+  if (noneSignature !== undefined) return `${input}.${noneSignature}`;
+  if (!resign) return `${input}.${s}`;
+  return `${input}.${b64(await rawSign(signer, enc.encode(input)))}`;
+}
+
+// ---- the runner ---------------------------------------------------------------
+
+const byPoint = new Map<Point, [string, Fixture][]>();
+for (const [path, fixture] of Object.entries(vectors)) {
+  const [, point, name] = /^\.\/vectors\/([^/]+)\/([^/]+)\.json$/.exec(path) ?? [];
+  if (!point || !name || !(point in TARGETS)) throw new Error(`fixture outside a known point: ${path}`);
+  const list = byPoint.get(point as Point) ?? [];
+  list.push([name, fixture]);
+  byPoint.set(point as Point, list);
+}
+
+/** Builds a fresh valid token for the point, mutates it, presents it; the ledger state around the presentation. */
+async function attack(point: Point, fixture: Fixture) {
+  const target = await TARGETS[point]();
+  let presented = target.token;
+  const mutation = fixture.mutation;
+  if (mutation.kind === "replay") {
+    const first = await target.present(target.token);
+    expect(first.status, `first presentation: ${JSON.stringify(first.body)}`).toBe(200);
+    if (mutation.then) presented = await mutate(target, target.token, mutation.then);
+  } else {
+    presented = await mutate(target, target.token, mutation);
+  }
+  const before = await ledgerState(target.seq);
+  const result = await target.present(presented);
+  return { result, before, after: await ledgerState(target.seq) };
+}
+
+describe("hostile-token vectors", () => {
+  it("every point has fixtures and every fixture a known code", () => {
+    expect([...byPoint.keys()].sort()).toEqual(["approval", "attestation", "capability", "dpop"]);
+    for (const [, fixture] of [...byPoint.values()].flat()) expect(Object.keys(REASON_STATUS)).toContain(fixture.expect);
+  });
+
+  for (const [point, fixtures] of [...byPoint.entries()].sort()) {
+    describe(point, () => {
+      for (const [name, fixture] of fixtures.sort(([a], [b]) => a.localeCompare(b))) {
+        const title = `${name}: ${fixture.description} → ${fixture.expect}`;
+        const run = async () => {
+          const { result, before, after } = await attack(point, fixture);
+          expect(result.body.error?.code, JSON.stringify(result.body)).toBe(fixture.expect);
+          expect(result.status).toBe(REASON_STATUS[fixture.expect]);
+          expect(after).toEqual(before);
+        };
+        if (!fixture.finding) {
+          it(title, run);
+          continue;
+        }
+        // A finding: the right expectation fails today, and a second test pins down
+        // why (the token is ALLOWed), so it.fails cannot pass on an unrelated error.
+        it.fails(`${title} [FINDING: ${fixture.finding}]`, run);
+        it(`${name}: currently ALLOWed (finding)`, async () => {
+          const { result } = await attack(point, fixture);
+          expect(result.status, JSON.stringify(result.body)).toBe(200);
+          expect(result.body.decision).toBe("ALLOW");
+        });
+      }
+    });
+  }
+});
