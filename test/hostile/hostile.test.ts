@@ -363,3 +363,25 @@ describe("hostile-token vectors", () => {
     });
   }
 });
+
+// The same capability fixtures, offline, through the tool servers' verifier library:
+// every mutated token must be refused there too, with the code a tool would answer.
+describe("capability in the verifier library (offline)", async () => {
+  const { exports } = await import("cloudflare:workers");
+  const { createVerifier, VerifierError } = await import("../../src/verifier/index.js");
+  const fetchWorker: typeof fetch = (input, init) => exports.default.fetch(new Request(input as RequestInfo, init));
+  const verifier = createVerifier({ issuer: "https://baton.test", audience: "deployer", baseUrl: "https://baton.test", fetch: fetchWorker });
+  const offline = (code: ReasonCode): string => (code === "INVALID_REQUEST" ? "TOKEN_INVALID" : code);
+  for (const [name, fixture] of (byPoint.get("capability") ?? []).filter(([, f]) => f.mutation.kind !== "replay")) {
+    it(`${name} → ${offline(fixture.expect)}`, async () => {
+      const target = await TARGETS.capability();
+      const token = await mutate(target, target.token, fixture.mutation);
+      const refused = await verifier.verify(token, { action: "deploy.canary", args: { ...PARAMS.deployment, percent: 5 } }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(VerifierError);
+      expect((refused as InstanceType<typeof VerifierError>).code).toBe(offline(fixture.expect));
+    });
+  }
+});
