@@ -241,10 +241,11 @@ export class SequenceLedger extends DurableObject<Env> {
         (request as { signals?: ConsultedSignal[] }).signals = await this.#signalsFor(state.record, declared);
       }
       const now = Date.now();
-      // The live capability is handed out again as is: a read, not a decision.
+      // The live capability is handed out again as is while the gate would still honour it
+      // (exp + skew, the gate's own rule): a read, not a decision, and no re-issue spent.
       if (request.kind === "reissue" && state.status === "active" && stored.capability) {
         const skew = compiled.definition.clock_skew_seconds;
-        if (stored.capability.exp - skew > now / 1000) {
+        if (stored.capability.exp + skew > now / 1000) {
           return reply(200, capabilityBody(stored, stored.capability, state));
         }
       }
