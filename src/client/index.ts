@@ -7,6 +7,7 @@ import type {
   EvidenceBody,
   OutcomeBody,
   RedeemBody,
+  SequenceSchema,
   StartSequenceBody,
 } from "../api/schemas.js";
 import { TYP } from "../tokens/kinds.js";
@@ -20,6 +21,7 @@ import { TYP } from "../tokens/kinds.js";
  * schemas are the single source both sides share.) Web-standard fetch only.
  */
 export type Decision = z.output<typeof DecisionSchema>;
+export type SequenceState = z.output<typeof SequenceSchema>;
 
 export interface ClientOptions {
   baseUrl: string;
@@ -66,6 +68,7 @@ export function createClient(options: ClientOptions) {
   const json = async <T>(method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
     (await (await request(method, path, body, headers)).json()) as T;
   const decision = (method: string, path: string, body?: unknown, headers?: Record<string, string>) => json<Decision>(method, path, body, headers);
+  const sequencePath = (seq: string) => `/v1/sequences/${encodeURIComponent(seq)}`;
   const idempotent = (key?: string): Record<string, string> => (key ? { "idempotency-key": key } : {});
 
   return {
@@ -73,14 +76,16 @@ export function createClient(options: ClientOptions) {
     orchestrator: {
       start: (body: z.input<typeof StartSequenceBody>, opts: { idempotencyKey?: string } = {}) =>
         decision("POST", "/v1/sequences", body, idempotent(opts.idempotencyKey)),
-      revoke: (seq: string, reason?: string) => decision("POST", `/v1/sequences/${seq}/revoke`, reason ? { reason } : {}),
-      status: (seq: string) => json<Record<string, unknown>>("GET", `/v1/sequences/${seq}`),
+      revoke: (seq: string, reason?: string) => decision("POST", `${sequencePath(seq)}/revoke`, reason ? { reason } : {}),
+      status: (seq: string) => json<SequenceState>("GET", sequencePath(seq)),
     },
     agent: {
-      capability: (seq: string, opts: { idempotencyKey?: string } = {}) => decision("POST", `/v1/sequences/${seq}/capability`, undefined, idempotent(opts.idempotencyKey)),
+      capability: (seq: string, opts: { idempotencyKey?: string } = {}) => decision("POST", `${sequencePath(seq)}/capability`, undefined, idempotent(opts.idempotencyKey)),
       submitEvidence: (seq: string, attestation: z.input<typeof EvidenceBody>["attestation"], opts: { idempotencyKey?: string } = {}) =>
-        decision("POST", `/v1/sequences/${seq}/evidence`, { attestation }, idempotent(opts.idempotencyKey)),
-      delegate: (seq: string, body: z.input<typeof DelegateBody>) => decision("POST", `/v1/sequences/${seq}/delegations`, body),
+        decision("POST", `${sequencePath(seq)}/evidence`, { attestation }, idempotent(opts.idempotencyKey)),
+      /** Starts a child sequence for a sub-agent; `dpop` is the delegating agent's proof when its capability is bound. */
+      delegate: (seq: string, body: z.input<typeof DelegateBody>, opts: { dpop?: string } = {}) =>
+        decision("POST", `${sequencePath(seq)}/delegations`, body, opts.dpop ? { dpop: opts.dpop } : {}),
     },
     attester: {
       /** Signs an attestation with the attester's own key (its kid and alg come from the JWK). */
@@ -103,20 +108,26 @@ export function createClient(options: ClientOptions) {
           .setJti(input.jti ?? crypto.randomUUID())
           .sign(await importJWK(privateJwk, privateJwk.alg));
       },
-      submit: (seq: string, attestation: string) => decision("POST", `/v1/sequences/${seq}/evidence`, { attestation }),
+      submit: (seq: string, attestation: z.input<typeof EvidenceBody>["attestation"], opts: { idempotencyKey?: string } = {}) =>
+        decision("POST", `${sequencePath(seq)}/evidence`, { attestation }, idempotent(opts.idempotencyKey)),
     },
     approver: {
-      submit: (seq: string, approval: z.input<typeof ApprovalBody>["approval"]) => decision("POST", `/v1/sequences/${seq}/approvals`, { approval }),
+      submit: (seq: string, approval: z.input<typeof ApprovalBody>["approval"], opts: { idempotencyKey?: string } = {}) =>
+        decision("POST", `${sequencePath(seq)}/approvals`, { approval }, idempotent(opts.idempotencyKey)),
     },
     tool: {
       redeem: (body: z.input<typeof RedeemBody>) => decision("POST", "/v1/redeem", body),
       reportOutcome: (body: z.input<typeof OutcomeBody>) => decision("POST", "/v1/outcomes", body),
     },
     auditor: {
-      status: (seq: string) => json<Record<string, unknown>>("GET", `/v1/sequences/${seq}`),
+      status: (seq: string) => json<SequenceState>("GET", sequencePath(seq)),
       /** The chain as compact JWS strings, oldest first. */
       receipts: async (seq: string, after = -1) =>
-        (await (await request("GET", `/v1/sequences/${seq}/receipts?after=${after}`)).text()).split("\n").filter((line) => line.length > 0),
+        // Decoded from bytes: workerd warns when .text() reads a body typed application/jsonl.
+        new TextDecoder()
+          .decode(await (await request("GET", `${sequencePath(seq)}/receipts?after=${after}`)).arrayBuffer())
+          .split("\n")
+          .filter((line) => line.length > 0),
     },
   };
 }
