@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { loadConfig } from "../config/load.js";
+import { type BatonConfig, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import type { ConsultedSignal } from "../policy/types.js";
 import { base64url } from "jose";
@@ -8,8 +8,12 @@ import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../tokens/keyring-source.js";
 import { TYP } from "../tokens/kinds.js";
 import { type ReceiptClaims, receiptHash } from "../tokens/receipt.js";
-import { type ActivityEvent, type Detector, detect } from "./detectors.js";
+import { migrate } from "../storage/migrate.js";
+import { ACTIVITY_INDEX_SCHEMA, ActivityIndex } from "./activity-index.js";
+import type { Detector } from "./detectors.js";
+import { takeDelivery } from "./intake.js";
 
+/** Numbered, append-only: never edit a shipped entry (see storage/migrate.ts). */
 const MIGRATIONS = [
   `CREATE TABLE events (seq TEXT NOT NULL, n INTEGER NOT NULL, receipt TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (seq, n));
    CREATE INDEX events_at ON events (at);
@@ -19,7 +23,27 @@ const MIGRATIONS = [
    CREATE TABLE log (n INTEGER PRIMARY KEY, hash TEXT NOT NULL, jws TEXT NOT NULL);`,
   // 2: the novelty look-back reads the last sequences' events.
   "CREATE INDEX events_seq ON events (seq);",
+  // 3: the incremental index replaces the event list the detectors re-read on every delivery;
+  // the recorded actions and the findings' keys carry over. Findings still to be signed wait
+  // in pending_findings (an outbox), so none is lost between judging and signing.
+  `${ACTIVITY_INDEX_SCHEMA}
+   INSERT OR IGNORE INTO activity (at, seq, n, receipt, tool, action, effect, labels)
+     SELECT at, seq, n, receipt, json_extract(body, '$.tool'), json_extract(body, '$.action'), json_extract(body, '$.effect'), json_extract(body, '$.labels')
+     FROM events WHERE body != 'null';
+   INSERT OR IGNORE INTO activity_labels (label, at, seq, n, write)
+     SELECT l.value, a.at, a.seq, a.n, a.effect IS 'write' FROM activity a, json_each(a.labels) l;
+   INSERT OR IGNORE INTO watched_sequences (seq, first_at, first_n)
+     SELECT seq, at, n FROM activity a WHERE NOT EXISTS (SELECT 1 FROM activity b WHERE b.seq = a.seq AND (b.at, b.n) < (a.at, a.n));
+   INSERT OR IGNORE INTO high_water (id, at) SELECT 1, MAX(at) FROM activity HAVING MAX(at) IS NOT NULL;
+   INSERT OR IGNORE INTO findings (key, at, lasting) SELECT key, 0, 1 FROM signals;
+   CREATE TABLE pending_findings (key TEXT PRIMARY KEY, body TEXT NOT NULL);
+   CREATE TABLE party (id INTEGER PRIMARY KEY CHECK (id = 1), scope TEXT NOT NULL);
+   CREATE INDEX signals_in_force ON signals (expires_at);
+   DROP TABLE events;`,
 ];
+
+/** How often an analyst prunes what its detectors no longer need, and expired signals. */
+const PRUNE_EVERY_MS = 60_000;
 
 const Scope = z.string().regex(/^(actor|subject):.{1,256}$/);
 export const IngestInputSchema = z.object({ scope: Scope, seq: z.string().min(1), receipts: z.array(z.string().min(1)).max(500) });
@@ -46,24 +70,21 @@ export interface StoredSignal {
  * The analysis plane for one actor or one subject (`actor:<id>` / `subject:<id>`):
  * receives every committed receipt of their sequences, in order per sequence and
  * at least once (deliveries are idempotent by (seq, n)), runs the configured
- * detectors on the allowed actions, and keeps the signals it emitted with a
- * signed, hash-chained log of everything that happened to them. It reads only
- * receipts; it has no access to any ledger's state, and it never changes one.
+ * detectors on the allowed actions through an incremental index (activity-index.ts),
+ * and keeps the signals it emitted with a signed, hash-chained log of everything
+ * that happened to them. It reads only receipts; it has no access to any ledger's
+ * state, and it never changes one.
  */
 export class ActivityAnalyst extends DurableObject<Env> {
   readonly #sql: SqlStorage;
+  readonly #index: ActivityIndex;
+  #pruneScheduled = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
-    ctx.storage.transactionSync(() => {
-      this.#sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
-      const row = this.#sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM schema_migrations").one();
-      for (let version = (row.v ?? 0) + 1; version <= MIGRATIONS.length; version++) {
-        this.#sql.exec(MIGRATIONS[version - 1] as string);
-        this.#sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
-      }
-    });
+    this.#index = new ActivityIndex(this.#sql);
+    migrate(ctx.storage, MIGRATIONS);
   }
 
   /** Takes the next receipts of one sequence; answers how far that sequence is now delivered. */
@@ -72,80 +93,57 @@ export class ActivityAnalyst extends DurableObject<Env> {
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     const scopeKind = input.scope.startsWith("actor:") ? "actor" : "subject";
     const detectors = config.detectors.filter((d) => d.by === scopeKind);
-    // Work outside the transaction (hashing and signing are async), then commit in one.
-    const cursor = this.#sql.exec<{ through: number }>("SELECT through FROM cursors WHERE seq = ?", input.seq).toArray()[0]?.through ?? -1;
-    let through = cursor;
-    const accepted: { claims: ReceiptClaims; hash: string; event: ActivityEvent | null }[] = [];
-    for (const jws of input.receipts) {
-      const claims = JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1] ?? ""))) as ReceiptClaims;
-      if (claims.seq !== input.seq || claims.n <= through) continue; // already delivered
-      if (claims.n !== through + 1) break; // a gap: wait for the missing receipt
-      through = claims.n;
-      accepted.push({ claims, hash: await receiptHash(jws), event: activityOf(claims, "") });
-    }
-    const signals: { id: string; key: string; detector: Detector; expires: number; jws: string }[] = [];
-    const fresh = accepted.flatMap((item) => (item.event ? [{ ...item.event, receipt: item.hash }] : []));
-    if (fresh.length > 0 && detectors.length > 0) {
-      // Deliveries of different sequences arrive in any order, so detectors run over
-      // the timeline: every event from the earliest new one on, each against what
-      // happened before it. Findings are keyed, so a re-run never duplicates a signal.
-      const timeline = [...this.#history(detectors), ...fresh].sort((a, b) => a.at - b.at || a.seq.localeCompare(b.seq) || a.n - b.n);
-      const earliest = Math.min(...fresh.map((e) => e.at));
-      for (const [index, event] of timeline.entries()) {
-        if (event.at < earliest) continue;
-        for (const finding of detect(detectors, timeline.slice(0, index), event)) {
-          if (signals.some((s) => s.key === finding.key) || this.#sql.exec("SELECT 1 FROM signals WHERE key = ?", finding.key).toArray().length > 0) continue;
-          const id = crypto.randomUUID();
-          const iat = Math.floor(Date.now() / 1000);
-          const expires = iat + finding.detector.signal_ttl_seconds;
-          const jws = await keyring.sign(
-            {
-              iss: config.issuer,
-              jti: id,
-              detector: finding.detector.id,
-              version: finding.detector.version,
-              kind: finding.detector.kind,
-              [scopeKind]: input.scope.slice(scopeKind.length + 1),
-              receipts: finding.receipts,
-              severity: finding.detector.severity,
-              summary: finding.summary,
-              iat,
-              exp: expires,
-            },
-            TYP.signal,
-          );
-          signals.push({ id, key: finding.key, detector: finding.detector, expires, jws });
-        }
-      }
-    }
-    // One at a time: each log entry links to the one before.
-    const logged: { n: number; hash: string; jws: string }[] = [];
-    for (const s of signals) logged.push(await this.#logEntry(keyring, config.issuer, { event: "emitted", signal: s.id, detector: s.detector.id }));
-    this.ctx.storage.transactionSync(() => {
-      for (const { claims, hash, event } of accepted) {
-        this.#sql.exec("INSERT OR IGNORE INTO events (seq, n, receipt, at, body) VALUES (?, ?, ?, ?, ?)", claims.seq, claims.n, hash, claims.at, JSON.stringify(event ? { ...event, receipt: hash } : null));
-      }
-      for (const s of signals) {
-        this.#sql.exec(
-          "INSERT INTO signals (id, key, detector, version, severity, expires_at, status, jws) VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
-          s.id, s.key, s.detector.id, s.detector.version, s.detector.severity, s.expires, s.jws,
-        );
-      }
-      this.#appendLog(logged);
-      this.#sql.exec("INSERT INTO cursors (seq, through) VALUES (?, ?) ON CONFLICT (seq) DO UPDATE SET through = excluded.through", input.seq, through);
+    // Hashing is async: done first, on the receipts alone.
+    const delivered = await Promise.all(
+      input.receipts.map(async (jws) => ({ claims: claimsOf(jws), hash: await receiptHash(jws) })),
+    );
+    // From here to the commit nothing awaits, so no other delivery interleaves.
+    const { through } = this.ctx.storage.transactionSync(() => {
+      this.#remember(input.scope);
+      return takeDelivery(this.#sql, this.#index, detectors, input.seq, delivered);
     });
+    await this.#emitPending(config, keyring, input.scope);
+    if (!this.#pruneScheduled) {
+      this.#pruneScheduled = true;
+      if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
+    }
     return { through };
+  }
+
+  /** Prunes what the detectors no longer need and expired signals, in batches; signs any finding a crash left pending. */
+  override async alarm(): Promise<void> {
+    const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
+    const scope = this.#scope();
+    if (scope === null) return; // never delivered to: nothing to prune
+    const scopeKind = scope.startsWith("subject:") ? "subject" : "actor";
+    await this.#emitPending(config, keyring, scope);
+    const more = this.ctx.storage.transactionSync(() => {
+      const expired = this.#sql.exec(
+        "DELETE FROM signals WHERE id IN (SELECT id FROM signals WHERE expires_at <= ? LIMIT 1000)",
+        Math.floor(Date.now() / 1000),
+      ).rowsWritten;
+      return this.#index.prune(config.detectors.filter((d) => d.by === scopeKind)) || expired >= 1000;
+    });
+    this.#pruneScheduled = more;
+    if (more) await this.ctx.storage.setAlarm(Date.now());
   }
 
   /** Signals still in force (not cleared, not expired), of the given detectors only. */
   async active(raw: z.input<typeof SignalsQuerySchema>): Promise<ConsultedSignal[]> {
     const input = SignalsQuerySchema.parse(raw);
     const now = Math.floor(Date.now() / 1000);
-    return this.#signals()
-      .filter((s) => s.status !== "cleared" && s.expires_at > now && (!input.detectors || input.detectors.includes(s.detector)))
-      .map(({ id, detector, version, severity, expires_at }) => ({ id, detector, version, severity, expires_at }));
+    const rows = this.#sql
+      .exec<{ id: string; detector: string; version: number; severity: string; expires_at: number }>(
+        `SELECT id, detector, version, severity, expires_at FROM signals WHERE expires_at > ? AND status != 'cleared'
+         ${input.detectors ? "AND detector IN (SELECT value FROM json_each(?))" : ""} ORDER BY rowid`,
+        now,
+        ...(input.detectors ? [JSON.stringify(input.detectors)] : []),
+      )
+      .toArray();
+    return rows.map(({ id, detector, version, severity, expires_at }) => ({ id, detector, version, severity, expires_at }));
   }
 
+  /** The signals in the hot table: every one not yet expired (an expired one stays in the signed log). */
   async list(raw: z.input<typeof SignalsQuerySchema>): Promise<StoredSignal[]> {
     SignalsQuerySchema.parse(raw);
     return this.#signals();
@@ -155,16 +153,25 @@ export class ActivityAnalyst extends DurableObject<Env> {
   async act(raw: z.input<typeof SignalActionSchema>): Promise<{ status: number; body: string }> {
     const input = SignalActionSchema.parse(raw);
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
-    const found = this.#signals().find((s) => s.id === input.id);
-    if (!found) return answer(new BatonError("UNKNOWN_SEQUENCE", "no such signal").toBody(), 404);
-    if (found.status === "cleared") return answer(new BatonError("SEALED_SEQUENCE", "the signal is already cleared").toBody(), 409);
-    const status = input.action === "clear" ? "cleared" : "acknowledged";
-    const entry = await this.#logEntry(keyring, config.issuer, { event: status, signal: input.id, detector: found.detector, operator: input.operator, ...(input.note ? { note: input.note } : {}) });
-    this.ctx.storage.transactionSync(() => {
-      this.#sql.exec("UPDATE signals SET status = ? WHERE id = ?", status, input.id);
-      this.#appendLog([entry]);
+    return this.#serially(async () => {
+      this.#remember(input.scope);
+      const found = this.#signals(input.id)[0];
+      if (!found) return answer(new BatonError("UNKNOWN_SEQUENCE", "no such signal").toBody(), 404);
+      if (found.status === "cleared") return answer(new BatonError("SEALED_SEQUENCE", "the signal is already cleared").toBody(), 409);
+      const status = input.action === "clear" ? "cleared" : "acknowledged";
+      const entry = await this.#logEntry(keyring, config.issuer, this.#logHead(), {
+        event: status,
+        signal: input.id,
+        detector: found.detector,
+        operator: input.operator,
+        ...(input.note ? { note: input.note } : {}),
+      });
+      this.ctx.storage.transactionSync(() => {
+        this.#sql.exec("UPDATE signals SET status = ? WHERE id = ?", status, input.id);
+        this.#appendLog([entry]);
+      });
+      return answer({ signal: input.id, status, receipt: entry.jws }, 200);
     });
-    return answer({ signal: input.id, status, receipt: entry.jws }, 200);
   }
 
   /** The signed log of this party's signal events (emitted, acknowledged, cleared), oldest first. */
@@ -172,72 +179,125 @@ export class ActivityAnalyst extends DurableObject<Env> {
     return this.#sql.exec<{ jws: string }>("SELECT jws FROM log ORDER BY n").toArray().map((r) => r.jws);
   }
 
-  #signals(): StoredSignal[] {
+  /** Rows this analyst keeps (benchmarks read it): the index's tables and the hot signals. */
+  async stored(): Promise<ReturnType<ActivityIndex["size"]> & { signals: number; pending: number }> {
+    const count = (table: string) => this.#sql.exec<{ c: number }>(`SELECT COUNT(*) AS c FROM ${table}`).one().c;
+    return { ...this.#index.size(), signals: count("signals"), pending: count("pending_findings") };
+  }
+
+  /**
+   * Signs the findings waiting in the outbox as signals, each with its "emitted"
+   * log entry (which carries the signal, so the log keeps it after it expires
+   * from the hot table), and commits them with the outbox emptied. Serial, so
+   * each log entry links to the one before.
+   */
+  async #emitPending(config: BatonConfig, keyring: Keyring, scope: string): Promise<void> {
+    if (this.#sql.exec("SELECT 1 FROM pending_findings LIMIT 1").toArray().length === 0) return;
+    const scopeKind = scope.startsWith("subject:") ? "subject" : "actor";
+    const party = scope.slice(scopeKind.length + 1);
+    await this.#serially(async () => {
+      const pending = this.#sql.exec<{ key: string; body: string }>("SELECT key, body FROM pending_findings ORDER BY rowid").toArray();
+      const signals: { id: string; key: string; detector: Detector; expires: number; jws: string }[] = [];
+      const logged: LogEntry[] = [];
+      let head = this.#logHead();
+      for (const { key, body } of pending) {
+        const finding = JSON.parse(body) as { detector: string; receipts: string[]; summary: string };
+        const detector = config.detectors.find((d) => d.id === finding.detector);
+        if (!detector) continue; // no longer configured: dropped from the outbox below
+        const id = crypto.randomUUID();
+        const iat = Math.floor(Date.now() / 1000);
+        const expires = iat + detector.signal_ttl_seconds;
+        const jws = await keyring.sign(
+          {
+            iss: config.issuer,
+            jti: id,
+            detector: detector.id,
+            version: detector.version,
+            kind: detector.kind,
+            [scopeKind]: party,
+            receipts: finding.receipts,
+            severity: detector.severity,
+            summary: finding.summary,
+            iat,
+            exp: expires,
+          },
+          TYP.signal,
+        );
+        signals.push({ id, key, detector, expires, jws });
+        const entry = await this.#logEntry(keyring, config.issuer, head, { event: "emitted", signal: id, detector: detector.id, token: jws });
+        logged.push(entry);
+        head = entry;
+      }
+      this.ctx.storage.transactionSync(() => {
+        for (const s of signals) {
+          this.#sql.exec(
+            "INSERT OR IGNORE INTO signals (id, key, detector, version, severity, expires_at, status, jws) VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
+            s.id, s.key, s.detector.id, s.detector.version, s.detector.severity, s.expires, s.jws,
+          );
+        }
+        this.#appendLog(logged);
+        for (const { key } of pending) this.#sql.exec("DELETE FROM pending_findings WHERE key = ?", key);
+      });
+    });
+  }
+
+  /** Runs `work` with no other event of this object interleaved (signing awaits, and the log is a chain). */
+  async #serially<T>(work: () => Promise<T>): Promise<T> {
+    let result = { failure: new Error("not run") } as { value: T } | { failure: unknown };
+    await this.ctx.blockConcurrencyWhile(async () => {
+      try {
+        result = { value: await work() };
+      } catch (failure) {
+        result = { failure };
+      }
+    });
+    if ("failure" in result) throw result.failure;
+    return result.value;
+  }
+
+  #signals(id?: string): StoredSignal[] {
     return this.#sql
       .exec<{ id: string; detector: string; version: number; severity: string; expires_at: number; status: StoredSignal["status"]; jws: string }>(
-        "SELECT id, detector, version, severity, expires_at, status, jws FROM signals ORDER BY rowid",
+        `SELECT id, detector, version, severity, expires_at, status, jws FROM signals ${id === undefined ? "" : "WHERE id = ?"} ORDER BY rowid`,
+        ...(id === undefined ? [] : [id]),
       )
       .toArray()
       .map((r) => ({ id: r.id, detector: r.detector, version: r.version, severity: r.severity, expires_at: r.expires_at, status: r.status, signal: r.jws }));
   }
 
-  /**
-   * What the detectors need to look back at, and no more: the allowed actions
-   * within the longest time window, plus those of the last sequences a novelty
-   * detector compares with. Bounded, so an analyst's cost does not grow with its age.
-   */
-  #history(detectors: readonly Detector[]): ActivityEvent[] {
-    const windows = detectors.flatMap((d) => (d.kind === "novelty" ? [] : [d.window_seconds * 1000]));
-    const lookback = detectors.reduce((m, d) => (d.kind === "novelty" ? Math.max(m, d.sequences + 1) : m), 0);
-    const rows = new Map<string, string>();
-    if (windows.length > 0) {
-      for (const r of this.#sql.exec<{ seq: string; n: number; body: string }>("SELECT seq, n, body FROM events WHERE at >= ?", Date.now() - Math.max(...windows))) {
-        rows.set(`${r.seq}/${r.n}`, r.body);
-      }
-    }
-    if (lookback > 0) {
-      const recent = "SELECT seq FROM events GROUP BY seq ORDER BY MIN(at) DESC LIMIT ?";
-      for (const r of this.#sql.exec<{ seq: string; n: number; body: string }>(`SELECT seq, n, body FROM events WHERE seq IN (${recent})`, lookback)) {
-        rows.set(`${r.seq}/${r.n}`, r.body);
-      }
-    }
-    return [...rows.values()]
-      .map((body) => JSON.parse(body) as ActivityEvent | null)
-      .filter((e): e is ActivityEvent => e !== null)
-      .sort((a, b) => a.at - b.at || a.seq.localeCompare(b.seq) || a.n - b.n);
+  /** The party this object watches, as first named by a caller (alarms carry no name). */
+  #remember(scope: string): void {
+    this.#sql.exec("INSERT OR IGNORE INTO party (id, scope) VALUES (1, ?)", scope);
   }
 
-  #pendingLog: { n: number; hash: string; jws: string }[] = [];
+  #scope(): string | null {
+    return this.#sql.exec<{ scope: string }>("SELECT scope FROM party WHERE id = 1").toArray()[0]?.scope ?? null;
+  }
 
-  async #logEntry(keyring: Keyring, issuer: string, event: Record<string, unknown>) {
-    const head = this.#pendingLog.at(-1) ?? this.#sql.exec<{ n: number; hash: string }>("SELECT n, hash FROM log ORDER BY n DESC LIMIT 1").toArray()[0];
+  #logHead(): LogEntry | null {
+    return this.#sql.exec<LogEntry>("SELECT n, hash, jws FROM log ORDER BY n DESC LIMIT 1").toArray()[0] ?? null;
+  }
+
+  async #logEntry(keyring: Keyring, issuer: string, head: LogEntry | null, event: Record<string, unknown>): Promise<LogEntry> {
     const n = head ? head.n + 1 : 0;
-    const jws = await keyring.sign({ iss: issuer, scope: this.ctx.id.name ?? null, n, prev: head?.hash ?? null, at: Date.now(), kind: "signal", ...event }, TYP.receipt);
-    const entry = { n, hash: await receiptHash(jws), jws };
-    this.#pendingLog.push(entry);
-    return entry;
+    const jws = await keyring.sign({ iss: issuer, scope: this.#scope(), n, prev: head?.hash ?? null, at: Date.now(), kind: "signal", ...event }, TYP.receipt);
+    return { n, hash: await receiptHash(jws), jws };
   }
 
-  #appendLog(entries: { n: number; hash: string; jws: string }[]): void {
+  #appendLog(entries: LogEntry[]): void {
     for (const e of entries) this.#sql.exec("INSERT INTO log (n, hash, jws) VALUES (?, ?, ?)", e.n, e.hash, e.jws);
-    this.#pendingLog = [];
   }
 }
 
-/** An allowed redeem as an activity event; anything else is not activity. */
-function activityOf(claims: ReceiptClaims, hash: string): ActivityEvent | null {
-  if (claims.kind !== "redeem" || claims.decision !== "ALLOW" || claims.inputs.kind !== "redeem") return null;
-  const details = (claims.details ?? {}) as { labels?: string[]; effect?: "read" | "write" };
-  return {
-    seq: claims.seq,
-    n: claims.n,
-    receipt: hash,
-    at: claims.at,
-    tool: claims.inputs.tool,
-    action: claims.inputs.action,
-    labels: details.labels ?? [],
-    effect: details.effect ?? null,
-  };
+interface LogEntry extends Record<string, SqlStorageValue> {
+  n: number;
+  hash: string;
+  jws: string;
+}
+
+/** The receipt's claims, read without verifying: the analyst's only caller is the ledger that signed it. */
+function claimsOf(jws: string): ReceiptClaims {
+  return JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1] ?? ""))) as ReceiptClaims;
 }
 
 function answer(body: unknown, status: number) {

@@ -18,8 +18,12 @@ const Common = {
 export const DetectorSchema = z.discriminatedUnion("kind", [
   /** An action on a resource labelled `from`, then — within the window — one that writes to a sink labelled `to`. */
   z.strictObject({ ...Common, kind: z.literal("flow"), from: Identifier, to: Identifier, window_seconds: z.int().min(1).max(30 * 86_400) }),
-  /** More than `max` allowed actions (of `action`, or of any) within the window. */
-  z.strictObject({ ...Common, kind: z.literal("rate"), action: z.string().min(1).max(128).optional(), max: z.int().min(1), window_seconds: z.int().min(1).max(30 * 86_400) }),
+  /**
+   * More than `max` allowed actions (of `action`, or of any) within the window: one signal per
+   * burst, raised by the action that takes the window over `max`, naming the `max + 1` in it.
+   * `max` is bounded because the analyst counts at most `max + 1` actions per decision.
+   */
+  z.strictObject({ ...Common, kind: z.literal("rate"), action: z.string().min(1).max(128).optional(), max: z.int().min(1).max(10_000), window_seconds: z.int().min(1).max(30 * 86_400) }),
   /** An action/tool pair not used in the watched party's last `sequences` sequences (needs at least one before). */
   z.strictObject({ ...Common, kind: z.literal("novelty"), sequences: z.int().min(1).max(1000) }),
 ]);
@@ -48,8 +52,26 @@ export interface Finding {
   summary: string;
 }
 
+/** The timeline's order: time, then sequence id, then position in the sequence (code points, as SQLite compares). */
+export function compareEvents(a: Pick<ActivityEvent, "at" | "seq" | "n">, b: Pick<ActivityEvent, "at" | "seq" | "n">): number {
+  return a.at - b.at || (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0) || a.n - b.n;
+}
+
+type RateDetector = Extract<Detector, { kind: "rate" }>;
+
+function matchesRate(detector: RateDetector, event: ActivityEvent): boolean {
+  return !detector.action || event.action === detector.action;
+}
+
+/** The matching actions of `history` inside the window that ends at `at`. */
+function inRateWindow(detector: RateDetector, history: readonly ActivityEvent[], at: number): ActivityEvent[] {
+  const since = at - detector.window_seconds * 1000;
+  return history.filter((e) => e.at >= since && matchesRate(detector, e));
+}
+
 /**
- * Runs every detector on a new event against the watched party's history
+ * The timeline semantics, the reference the analyst's incremental index
+ * (activity-index.ts) is held to: runs every detector on a new event against the watched party's history
  * (oldest first, the new event not included). Pure: receipts in, findings out.
  */
 export function detect(detectors: readonly Detector[], history: readonly ActivityEvent[], event: ActivityEvent): Finding[] {
@@ -72,10 +94,16 @@ export function detect(detectors: readonly Detector[], history: readonly Activit
         break;
       }
       case "rate": {
-        const since = event.at - detector.window_seconds * 1000;
-        const matching = [...history, event].filter((e) => e.at >= since && (!detector.action || e.action === detector.action));
+        if (!matchesRate(detector, event)) break;
+        const matching = [...inRateWindow(detector, history, event.at), event];
         if (matching.length <= detector.max) break;
-        // One signal per window: keyed by the first event of the burst.
+        // One signal per burst: only the action that takes the window over `max` raises
+        // one; while the burst lasts (the previous matching action was over too) it does not.
+        const previous = history.findLastIndex((e) => matchesRate(detector, e));
+        if (previous >= 0) {
+          const before = history[previous] as ActivityEvent;
+          if (inRateWindow(detector, history.slice(0, previous), before.at).length + 1 > detector.max) break;
+        }
         findings.push({
           detector,
           receipts: matching.map((e) => e.receipt),

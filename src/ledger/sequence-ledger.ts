@@ -73,7 +73,7 @@ export class SequenceLedger extends DurableObject<Env> {
         const replayed = idempotency && this.#replayed(caller, idempotency);
         return replayed ?? error(new BatonError("IDEMPOTENCY_CONFLICT", "Idempotency-Key was used for another request"));
       }
-      const compiled = await compiledWorkflow(workflow.definition);
+      const compiled = await compiledWorkflow(workflow.hash, workflow.definition);
       if (compiled.hash !== workflow.hash) throw new Error("workflow definition does not match its hash");
       if (compiled.definition.sender_constrained && !actorJkt) {
         return error(new BatonError("INVALID_REQUEST", "this workflow binds capabilities to the actor's key: actor_jwk is required"));
@@ -181,7 +181,7 @@ export class SequenceLedger extends DurableObject<Env> {
     const refused = this.#refuse(stored, input.value.caller, "describe");
     if (refused || !stored) return refused ?? unknownSequence();
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
-    const compiled = await compiledWorkflow(stored.workflowDefinition);
+    const compiled = await compiledWorkflow(stored.record.workflow, stored.workflowDefinition);
     const state = await withApprovalDigest(compiled, this.#store.state(stored));
     const head = this.#store.head();
     const now = Date.now();
@@ -233,7 +233,7 @@ export class SequenceLedger extends DurableObject<Env> {
         const replayed = this.#replayed(caller, idempotency);
         if (replayed) return replayed;
       }
-      const compiled = await compiledWorkflow(stored.workflowDefinition);
+      const compiled = await compiledWorkflow(stored.record.workflow, stored.workflowDefinition);
       const state = await withApprovalDigest(compiled, this.#store.state(stored));
       // Signals are inputs only where the workflow declares them; then they are fetched and recorded.
       const declared = declaredSignals(compiled.definition);
@@ -337,9 +337,14 @@ export class SequenceLedger extends DurableObject<Env> {
     const stored = this.#store.load();
     if (!stored) return;
     const { record } = stored;
+    const config = await loadConfig(this.env);
+    // Only the parties some detector watches: an analyst without detectors has nothing to do
+    // with a receipt. A detector configured later catches up from the cursor, which stays put.
+    const watched = { actor: `actor:${record.actor}`, subject: `subject:${record.subject}` };
+    const targets = (["actor", "subject"] as const).filter((by) => config.detectors.some((d) => d.by === by)).map((by) => watched[by]);
     let more = false;
     try {
-      for (const target of [`actor:${record.actor}`, `subject:${record.subject}`]) {
+      for (const target of targets) {
         const through = this.#store.delivered(target);
         const batch = this.#store.receipts(through, DELIVERY_BATCH);
         if (batch.length === 0) continue;
@@ -384,15 +389,25 @@ export class SequenceLedger extends DurableObject<Env> {
   }
 }
 
+/** Compiled workflow versions kept per isolate, most recently used last. Bounded: every delegation is a version of its own. */
+const COMPILED_CACHE_SIZE = 128;
 const compiledCache = new Map<string, Promise<CompiledWorkflow>>();
 
-/** A sequence runs under the definition stored at its start; compiled once per isolate. */
-function compiledWorkflow(definition: string): Promise<CompiledWorkflow> {
-  let found = compiledCache.get(definition);
-  if (!found) {
-    found = compileWorkflow(JSON.parse(definition));
-    compiledCache.set(definition, found);
+/** A sequence runs under the definition stored at its start; compiled once per isolate while in use, keyed by its hash. */
+function compiledWorkflow(hash: string, definition: string): Promise<CompiledWorkflow> {
+  let found = compiledCache.get(hash);
+  if (found) {
+    compiledCache.delete(hash);
+  } else {
+    found = compileWorkflow(JSON.parse(definition)).then((compiled) => {
+      if (compiled.hash !== hash) throw new Error("workflow definition does not match its hash");
+      return compiled;
+    });
+    // A failed compilation is not kept: the next call reports it afresh.
+    found.catch(() => compiledCache.get(hash) === found && compiledCache.delete(hash));
   }
+  compiledCache.set(hash, found);
+  if (compiledCache.size > COMPILED_CACHE_SIZE) compiledCache.delete(compiledCache.keys().next().value as string);
   return found;
 }
 

@@ -8,6 +8,7 @@ import type {
   NonceKind,
   SequenceRecord,
 } from "../policy/types.js";
+import { migrate } from "../storage/migrate.js";
 import { MIGRATIONS } from "./migrations.js";
 
 /** The current capability as stored: its ledger view plus the token, for re-delivery. */
@@ -52,14 +53,7 @@ export class LedgerStore {
   }
 
   migrate(): void {
-    this.#storage.transactionSync(() => {
-      this.#sql.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)");
-      const row = this.#sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM schema_migrations").one();
-      for (let version = (row.v ?? 0) + 1; version <= MIGRATIONS.length; version++) {
-        this.#sql.exec(MIGRATIONS[version - 1] as string);
-        this.#sql.exec("INSERT INTO schema_migrations (version) VALUES (?)", version);
-      }
-    });
+    migrate(this.#storage, MIGRATIONS);
   }
 
   load(): StoredSequence | null {

@@ -1,0 +1,363 @@
+import { type ActivityEvent, type Detector, type Finding, compareEvents } from "./detectors.js";
+
+/**
+ * How far behind the latest action an analyst has seen another may arrive and
+ * still be judged exactly as the timeline semantics (`detect()` over every
+ * action in time order) judge it. Receipts reach an analyst from many ledgers'
+ * outboxes, so actions of different sequences arrive out of order; a healthy
+ * outbox delivers within seconds and retries every two. An action later than
+ * this is still recorded and judged itself against what is known, but it no
+ * longer re-judges the actions recorded after it, so its own cost stays bounded.
+ */
+export const ANALYSIS_GRACE_MS = 60_000;
+
+/** Rows removed per batch when pruning. */
+const PRUNE_BATCH = 1_000;
+
+/** The tables of the index, as one analyst migration (see analyst.ts). */
+export const ACTIVITY_INDEX_SCHEMA = `
+  CREATE TABLE activity (at INTEGER NOT NULL, seq TEXT NOT NULL, n INTEGER NOT NULL, receipt TEXT NOT NULL,
+    tool TEXT NOT NULL, action TEXT NOT NULL, effect TEXT, labels TEXT NOT NULL, PRIMARY KEY (at, seq, n)) WITHOUT ROWID;
+  CREATE INDEX activity_by_action ON activity (action, at, seq, n);
+  CREATE INDEX activity_by_pair ON activity (tool, action, seq, at, n);
+  CREATE TABLE activity_labels (label TEXT NOT NULL, at INTEGER NOT NULL, seq TEXT NOT NULL, n INTEGER NOT NULL,
+    write INTEGER NOT NULL, PRIMARY KEY (label, at, seq, n)) WITHOUT ROWID;
+  CREATE TABLE watched_sequences (seq TEXT PRIMARY KEY, first_at INTEGER NOT NULL, first_n INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE INDEX watched_sequences_by_first ON watched_sequences (first_at, seq, first_n);
+  CREATE TABLE findings (key TEXT PRIMARY KEY, at INTEGER NOT NULL, lasting INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE INDEX findings_by_at ON findings (lasting, at);
+  CREATE TABLE high_water (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);`;
+
+/** A finding with the time of the action it was judged on (when its key may be forgotten). */
+export interface IndexedFinding extends Finding {
+  at: number;
+}
+
+type Position = Pick<ActivityEvent, "at" | "seq" | "n">;
+type FlowDetector = Extract<Detector, { kind: "flow" }>;
+type RateDetector = Extract<Detector, { kind: "rate" }>;
+type NoveltyDetector = Extract<Detector, { kind: "novelty" }>;
+
+interface ActivityRow extends Record<string, SqlStorageValue> {
+  at: number;
+  seq: string;
+  n: number;
+  receipt: string;
+  tool: string;
+  action: string;
+  effect: string | null;
+  labels: string;
+}
+
+const AT = (p: Position) => [p.at, p.seq, p.n] as const;
+
+/**
+ * The analysis plane's memory of one watched party, kept as indexed SQL so that
+ * each detector's question is a bounded lookup instead of a scan of history:
+ * - flow: the earliest action on `from`-labelled data inside the window
+ *   (`activity_labels`, one index seek); the path is read only when a finding fires;
+ * - rate: the matching actions inside the window, counted up to `max + 1`
+ *   (`activity_by_action`), so the cost is bounded by the configuration, not history;
+ * - novelty: the last `sequences` sequences by first action (`watched_sequences`)
+ *   and one seek per pair (`activity_by_pair`).
+ * An action that arrives late (within the grace) re-judges only the later actions
+ * whose verdict it can change. Findings are keyed, and a key, once recorded, is
+ * never raised again. Synchronous: run it inside the caller's transaction.
+ */
+export class ActivityIndex {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  highWater(): number | null {
+    return this.#sql.exec<{ at: number }>("SELECT at FROM high_water WHERE id = 1").toArray()[0]?.at ?? null;
+  }
+
+  /**
+   * Records `events` (new, or redelivered) and returns what the detectors find
+   * that is not recorded yet: for each detector, every given action and each later
+   * one whose verdict the given ones can change, judged in timeline order.
+   */
+  add(events: readonly ActivityEvent[], detectors: readonly Detector[], graceMs = ANALYSIS_GRACE_MS): IndexedFinding[] {
+    if (events.length === 0) return [];
+    for (const e of events) this.#insert(e);
+    const highWater = Math.max(this.highWater() ?? Number.NEGATIVE_INFINITY, ...events.map((e) => e.at));
+    this.#sql.exec("INSERT INTO high_water (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", highWater);
+
+    const findings: IndexedFinding[] = [];
+    for (const detector of detectors) {
+      const candidates = new Map<string, ActivityEvent>();
+      for (const e of events) {
+        candidates.set(positionKey(e), e);
+        if (e.at < highWater - graceMs) continue;
+        for (const later of this.#affected(detector, e)) candidates.set(positionKey(later), later);
+      }
+      const raised = new Set<string>();
+      for (const e of [...candidates.values()].sort(compareEvents)) {
+        const finding = this.#judge(detector, e);
+        if (!finding || raised.has(finding.key)) continue;
+        raised.add(finding.key);
+        findings.push(finding);
+      }
+    }
+    return findings;
+  }
+
+  /** Records the findings' keys, so that neither a redelivery nor a re-judgement raises them again. */
+  record(findings: readonly IndexedFinding[]): void {
+    for (const f of findings) {
+      this.#sql.exec("INSERT OR IGNORE INTO findings (key, at, lasting) VALUES (?, ?, ?)", f.key, f.at, f.detector.kind === "novelty" ? 1 : 0);
+    }
+  }
+
+  /**
+   * Forgets, in one batch per table, what no detector can still need: actions
+   * older than every window a judgement within the grace can reach (the rate
+   * window twice: the action before a burst is judged over its own window too),
+   * except from the earliest flow source still inside its window on, and the
+   * last sequences novelty compares with; finding keys whose action can no
+   * longer be re-judged (novelty's keys are kept: one per tool/action pair).
+   * Answers whether more is left to prune.
+   */
+  prune(detectors: readonly Detector[], graceMs = ANALYSIS_GRACE_MS, batch = PRUNE_BATCH): boolean {
+    const highWater = this.highWater();
+    if (highWater === null) return false;
+    const settled = highWater - graceMs;
+    let activityCutoff = settled;
+    let labelCutoff = settled;
+    let novelty = 0;
+    for (const d of detectors) {
+      if (d.kind === "rate") activityCutoff = Math.min(activityCutoff, settled - 2 * d.window_seconds * 1000);
+      if (d.kind === "novelty") novelty = Math.max(novelty, d.sequences + 1);
+      if (d.kind === "flow") {
+        const since = settled - d.window_seconds * 1000;
+        labelCutoff = Math.min(labelCutoff, since);
+        const source = this.#sql
+          .exec<{ at: number }>("SELECT at FROM activity_labels WHERE label = ? AND at >= ? ORDER BY at LIMIT 1", d.from, since)
+          .toArray()[0];
+        if (source) activityCutoff = Math.min(activityCutoff, source.at);
+      }
+    }
+    const kept = "SELECT seq FROM watched_sequences WHERE first_at < ? ORDER BY first_at DESC, seq DESC, first_n DESC LIMIT ?";
+    const removed = [
+      this.#sql.exec(
+        `DELETE FROM activity WHERE (at, seq, n) IN (SELECT at, seq, n FROM activity WHERE at < ? AND seq NOT IN (${kept}) LIMIT ?)`,
+        activityCutoff,
+        settled,
+        novelty,
+        batch,
+      ).rowsWritten,
+      this.#sql.exec(
+        "DELETE FROM activity_labels WHERE (label, at, seq, n) IN (SELECT label, at, seq, n FROM activity_labels WHERE at < ? LIMIT ?)",
+        labelCutoff,
+        batch,
+      ).rowsWritten,
+      this.#sql.exec(
+        `DELETE FROM watched_sequences WHERE seq IN (SELECT seq FROM watched_sequences WHERE first_at < ? AND seq NOT IN (${kept}) LIMIT ?)`,
+        activityCutoff,
+        settled,
+        novelty,
+        batch,
+      ).rowsWritten,
+      this.#sql.exec("DELETE FROM findings WHERE key IN (SELECT key FROM findings WHERE lasting = 0 AND at < ? LIMIT ?)", activityCutoff, batch)
+        .rowsWritten,
+    ];
+    return removed.some((n) => n >= batch);
+  }
+
+  /** Rows kept, for the benchmarks and tests: actions, labels, watched sequences, finding keys. */
+  size(): { activity: number; labels: number; sequences: number; findings: number } {
+    const count = (table: string) => this.#sql.exec<{ c: number }>(`SELECT COUNT(*) AS c FROM ${table}`).one().c;
+    return { activity: count("activity"), labels: count("activity_labels"), sequences: count("watched_sequences"), findings: count("findings") };
+  }
+
+  #insert(e: ActivityEvent): void {
+    this.#sql.exec(
+      "INSERT OR IGNORE INTO activity (at, seq, n, receipt, tool, action, effect, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ...AT(e),
+      e.receipt,
+      e.tool,
+      e.action,
+      e.effect,
+      JSON.stringify(e.labels),
+    );
+    for (const label of new Set(e.labels)) {
+      this.#sql.exec("INSERT OR IGNORE INTO activity_labels (label, at, seq, n, write) VALUES (?, ?, ?, ?, ?)", label, ...AT(e), e.effect === "write" ? 1 : 0);
+    }
+    // A sequence's place among the watched ones is its first action's.
+    this.#sql.exec(
+      `INSERT INTO watched_sequences (seq, first_at, first_n) VALUES (?, ?, ?)
+       ON CONFLICT (seq) DO UPDATE SET first_at = excluded.first_at, first_n = excluded.first_n
+       WHERE (excluded.first_at, excluded.first_n) < (first_at, first_n)`,
+      e.seq,
+      e.at,
+      e.n,
+    );
+  }
+
+  /** The recorded actions after `e` whose verdict under `detector` knowing `e` can differ from before. */
+  #affected(detector: Detector, e: ActivityEvent): ActivityEvent[] {
+    switch (detector.kind) {
+      case "flow":
+        // Only a source can open a flow; it reaches the sinks written inside its window.
+        if (!e.labels.includes(detector.from)) return [];
+        return this.#rows(
+          `SELECT a.* FROM activity_labels l JOIN activity a ON a.at = l.at AND a.seq = l.seq AND a.n = l.n
+           WHERE l.label = ? AND l.write = 1 AND (l.at, l.seq, l.n) > (?, ?, ?) AND l.at <= ? ORDER BY l.at, l.seq, l.n`,
+          detector.to,
+          ...AT(e),
+          e.at + detector.window_seconds * 1000,
+        );
+      case "rate":
+        // It counts in the windows that contain it; later actions' counts do not change.
+        if (!matchesRate(detector, e)) return [];
+        return this.#rows(
+          `SELECT * FROM activity WHERE (at, seq, n) > (?, ?, ?) AND at <= ? ${detector.action ? "AND action = ?" : ""} ORDER BY at, seq, n`,
+          ...AT(e),
+          e.at + detector.window_seconds * 1000,
+          ...(detector.action ? [detector.action] : []),
+        );
+      case "novelty": {
+        // Only a sequence's first action moves it among the last ones compared with.
+        const first = this.#sql.exec<Position>("SELECT first_at AS at, seq, first_n AS n FROM watched_sequences WHERE seq = ?", e.seq).toArray()[0];
+        if (!first || first.at !== e.at || first.n !== e.n) return [];
+        return this.#rows("SELECT * FROM activity WHERE (at, seq, n) > (?, ?, ?) ORDER BY at, seq, n", ...AT(e));
+      }
+    }
+  }
+
+  #judge(detector: Detector, e: ActivityEvent): IndexedFinding | null {
+    switch (detector.kind) {
+      case "flow":
+        return this.#flow(detector, e);
+      case "rate":
+        return this.#rate(detector, e);
+      case "novelty":
+        return this.#novelty(detector, e);
+    }
+  }
+
+  #flow(detector: FlowDetector, e: ActivityEvent): IndexedFinding | null {
+    if (!(e.labels.includes(detector.to) && e.effect === "write")) return null;
+    const key = `${detector.id}:${e.receipt}`;
+    if (this.#found(key)) return null;
+    const source = this.#sql
+      .exec<Position>(
+        "SELECT at, seq, n FROM activity_labels WHERE label = ? AND at >= ? AND (at, seq, n) < (?, ?, ?) ORDER BY at, seq, n LIMIT 1",
+        detector.from,
+        e.at - detector.window_seconds * 1000,
+        ...AT(e),
+      )
+      .toArray()[0];
+    if (!source) return null;
+    // The path: the restricted access, everything the party did after it, and the write.
+    const path = this.#sql
+      .exec<{ receipt: string; action: string }>(
+        "SELECT receipt, action FROM activity WHERE (at, seq, n) >= (?, ?, ?) AND (at, seq, n) < (?, ?, ?) ORDER BY at, seq, n",
+        ...AT(source),
+        ...AT(e),
+      )
+      .toArray();
+    return {
+      detector,
+      at: e.at,
+      receipts: [...path.map((p) => p.receipt), e.receipt],
+      key,
+      summary: `${path[0]?.action} on ${detector.from} data, then ${e.action} to a ${detector.to} sink`,
+    };
+  }
+
+  #rate(detector: RateDetector, e: ActivityEvent): IndexedFinding | null {
+    if (!matchesRate(detector, e)) return null;
+    // Only the action that takes the window to exactly max + 1 can open a burst.
+    if (this.#countInWindow(detector, e, detector.max + 2) !== detector.max + 1) return null;
+    const filter = detector.action ? "AND action = ?" : "";
+    const byAction = detector.action ? [detector.action] : [];
+    const previous = this.#sql
+      .exec<Position>(`SELECT at, seq, n FROM activity WHERE (at, seq, n) < (?, ?, ?) ${filter} ORDER BY at DESC, seq DESC, n DESC LIMIT 1`, ...AT(e), ...byAction)
+      .toArray()[0];
+    if (previous && this.#countInWindow(detector, previous, detector.max + 1) > detector.max) return null;
+    const matching = this.#sql
+      .exec<{ receipt: string }>(
+        `SELECT receipt FROM activity WHERE at >= ? AND (at, seq, n) <= (?, ?, ?) ${filter} ORDER BY at, seq, n`,
+        e.at - detector.window_seconds * 1000,
+        ...AT(e),
+        ...byAction,
+      )
+      .toArray();
+    const key = `${detector.id}:${matching[0]?.receipt}`;
+    if (this.#found(key)) return null;
+    return {
+      detector,
+      at: e.at,
+      receipts: matching.map((m) => m.receipt),
+      key,
+      summary: `${matching.length} ${detector.action ?? "actions"} within ${detector.window_seconds}s (more than ${detector.max})`,
+    };
+  }
+
+  /** The matching actions in the window that ends at `p` (inclusive), counted up to `cap`. */
+  #countInWindow(detector: RateDetector, p: Position, cap: number): number {
+    return this.#sql
+      .exec<{ c: number }>(
+        `SELECT COUNT(*) AS c FROM (SELECT 1 FROM activity WHERE at >= ? AND (at, seq, n) <= (?, ?, ?) ${detector.action ? "AND action = ?" : ""} LIMIT ?)`,
+        p.at - detector.window_seconds * 1000,
+        ...AT(p),
+        ...(detector.action ? [detector.action] : []),
+        cap,
+      )
+      .one().c;
+  }
+
+  #novelty(detector: NoveltyDetector, e: ActivityEvent): IndexedFinding | null {
+    const key = `${detector.id}:${e.tool}:${e.action}`;
+    if (this.#found(key)) return null;
+    const previous = `SELECT seq FROM watched_sequences WHERE seq != ? AND (first_at, seq, first_n) < (?, ?, ?)
+                      ORDER BY first_at DESC, seq DESC, first_n DESC LIMIT ?`;
+    const compared = this.#sql.exec<{ c: number }>(`SELECT COUNT(*) AS c FROM (${previous})`, e.seq, ...AT(e), detector.sequences).one().c;
+    if (compared === 0) return null;
+    const seen = this.#sql
+      .exec(
+        `SELECT 1 FROM activity WHERE tool = ? AND action = ? AND seq IN (${previous}) AND (at, seq, n) < (?, ?, ?) LIMIT 1`,
+        e.tool,
+        e.action,
+        e.seq,
+        ...AT(e),
+        detector.sequences,
+        ...AT(e),
+      )
+      .toArray();
+    if (seen.length > 0) return null;
+    return { detector, at: e.at, receipts: [e.receipt], key, summary: `${e.action} on ${e.tool}: not used in the last ${compared} sequence(s)` };
+  }
+
+  #found(key: string): boolean {
+    return this.#sql.exec("SELECT 1 FROM findings WHERE key = ?", key).toArray().length > 0;
+  }
+
+  #rows(query: string, ...bindings: SqlStorageValue[]): ActivityEvent[] {
+    return this.#sql
+      .exec<ActivityRow>(query, ...bindings)
+      .toArray()
+      .map((r) => ({
+        seq: r.seq,
+        n: r.n,
+        receipt: r.receipt,
+        at: r.at,
+        tool: r.tool,
+        action: r.action,
+        labels: JSON.parse(r.labels) as string[],
+        effect: r.effect as ActivityEvent["effect"],
+      }));
+  }
+}
+
+function matchesRate(detector: RateDetector, e: ActivityEvent): boolean {
+  return !detector.action || e.action === detector.action;
+}
+
+function positionKey(p: Position): string {
+  return `${p.at}\u0000${p.seq}\u0000${p.n}`;
+}
