@@ -19,8 +19,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { SignJWT, importJWK } from "jose";
-import { signApproval } from "../src/cli/approval-lib.mjs";
+import { settle, treeCpu } from "./cpu.mjs";
+import { CANARY_ARGS, KEY, PREP_CONCURRENCY, attestation, awaitingApproval, call, expectAnswer, inPool, startSequences } from "./prepare.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = join(ROOT, "bench");
@@ -69,19 +69,7 @@ if (WARMUP > 0 && WARMUP < CONNECTIONS) {
   console.error(`--warmup must be 0 or >= --connections (${CONNECTIONS})`);
   process.exit(2);
 }
-// Preparing tokens runs this many requests at a time (not measured).
-const PREP_CONCURRENCY = 10;
 
-// The example deployment's development credentials (examples/dev-credentials.json).
-const KEY = {
-  orchestrator: "dev-orchestrator-key",
-  agent: "dev-agent-key",
-  deployer: "dev-tool-deployer-key",
-  approver: "dev-approver-key",
-};
-const REIMBURSEMENT = { report: "R-bench", employee: "alice", total: 500, currency: "EUR" };
-const PARAMS = { service: "checkout", version: "2.4.1" };
-const CANARY_ARGS = { ...PARAMS, percent: 5 };
 
 // ---------------------------------------------------------------- servers
 
@@ -196,110 +184,6 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 // ---------------------------------------------------------------- preparation
-
-async function call(base, path, key, body) {
-  const headers = { "content-type": "application/json" };
-  if (key) headers.authorization = `Bearer ${key}`;
-  const response = await fetch(`${base}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
-  const text = await response.text();
-  let json = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // reported below as text
-  }
-  return { status: response.status, json, text };
-}
-
-/** Runs task(i) for i in [0, count), `concurrency` at a time; results in order. */
-async function inPool(count, concurrency, label, task) {
-  const results = new Array(count);
-  let next = 0;
-  let done = 0;
-  const started = performance.now();
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      results[i] = await task(i);
-      done++;
-      if (process.stderr.isTTY && done % 100 === 0) process.stderr.write(`\r  ${label}: ${done}/${count}`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  if (process.stderr.isTTY) process.stderr.write("\r\x1b[K");
-  console.error(`  ${label}: ${count} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return results;
-}
-
-function expectAnswer(what, result, status, check) {
-  if (result.status !== status || !check(result.json ?? {})) {
-    throw new Error(`${what}: expected ${status}, got ${result.status} ${result.text.slice(0, 500)}`);
-  }
-}
-
-async function startSequences(baton, count) {
-  return inPool(count, PREP_CONCURRENCY, "start sequences", async () => {
-    const result = await call(baton.base, "/v1/sequences", KEY.orchestrator, {
-      workflow: "deployment",
-      params: PARAMS,
-      subject: "user:bench",
-      actor: "agent-7",
-    });
-    expectAnswer("POST /v1/sequences", result, 201, (b) => typeof b.capability === "string" && b.stage === "canary");
-    return { seq: result.json.sequence, capability: result.json.capability };
-  });
-}
-
-/** Reimbursements waiting only on a finance manager: started, summary attested (ESCALATE), approval signed by fran. */
-async function awaitingApproval(baton, count) {
-  const checker = await exampleKey(join("examples", "keys", "expense-checker.private.jwk.json"));
-  const fran = JSON.parse(readFileSync(join(ROOT, "examples", "keys", "approvers", "fran.private.jwk.json"), "utf8"));
-  return inPool(count, PREP_CONCURRENCY, "start, attest, sign approvals", async () => {
-    const started = await call(baton.base, "/v1/sequences", KEY.orchestrator, {
-      workflow: "reimbursement",
-      params: REIMBURSEMENT,
-      subject: "user:bench",
-      actor: "agent-7",
-    });
-    expectAnswer("POST /v1/sequences", started, 201, (b) => b.stage === "gather");
-    const seq = started.json.sequence;
-    const summary = await new SignJWT({ iss: "expense-checker", seq, stage: "gather", type: "summary_complete", facts: { report: "R-bench", total: 500 } })
-      .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: checker.kid })
-      .setIssuedAt()
-      .setJti(randomUUID())
-      .sign(checker.key);
-    const escalated = await call(baton.base, `/v1/sequences/${seq}/evidence`, KEY.agent, { attestation: summary });
-    expectAnswer("summary attestation", escalated, 202, (b) => b.code === "APPROVAL_REQUIRED");
-    const described = await fetch(`${baton.base}/v1/sequences/${seq}`, { headers: { authorization: `Bearer ${KEY.approver}` } });
-    const subject = (await described.json()).next_gate.approvals.subject;
-    return { seq, approval: await signApproval({ privateJwk: fran, approver: "fran", subject }) };
-  });
-}
-
-async function exampleKey(path) {
-  const { "//": _comment, ...jwk } = JSON.parse(readFileSync(join(ROOT, path), "utf8"));
-  return { kid: jwk.kid, key: await importJWK(jwk, "EdDSA") };
-}
-
-let monitorKey;
-async function attestation(seq) {
-  if (!monitorKey) {
-    const file = join(ROOT, "examples", "keys", "monitor.private.jwk.json");
-    const { "//": _comment, ...jwk } = JSON.parse(readFileSync(file, "utf8"));
-    monitorKey = { kid: jwk.kid, key: await importJWK(jwk, "EdDSA") };
-  }
-  return new SignJWT({
-    iss: "monitor",
-    seq,
-    stage: "canary",
-    type: "canary_passed",
-    facts: { ...PARAMS, error_rate: 0.001 },
-    iat: Math.floor(Date.now() / 1000),
-    jti: randomUUID(),
-  })
-    .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: monitorKey.kid })
-    .sign(monitorKey.key);
-}
 
 // ---------------------------------------------------------------- scenarios
 
@@ -481,12 +365,19 @@ function summarize(scenario, runs) {
     seconds: Math.round(seconds * 1000) / 1000,
     reqPerSec: Math.round((latencies.length / seconds) * 10) / 10,
     latencyMs: latencySummary(latencies),
+    // CPU microseconds per answered request: workerd (the Worker, its Durable Objects and
+    // wrangler's proxy Worker) and the rest of the tree (wrangler's Node process, npx).
+    cpuMicrosPerRequest: {
+      workerd: Math.round((sum((run) => run.cpu.workerdMs) * 1000) / latencies.length),
+      other: Math.round((sum((run) => run.cpu.otherMs) * 1000) / latencies.length),
+    },
     prepSeconds: Math.round(sum((run) => run.prepSeconds) * 10) / 10,
     rounds: runs.map((run) => ({
       answered: run.latencies.length,
       seconds: Math.round(run.seconds * 1000) / 1000,
       reqPerSec: Math.round((run.latencies.length / run.seconds) * 10) / 10,
       latencyMs: latencySummary(run.latencies),
+      cpu: run.cpu,
       prepSeconds: Math.round(run.prepSeconds * 10) / 10,
       // autocannon's own summary (whole-millisecond histogram of 2xx answers only,
       // per-second request samples), kept for cross-checking.
@@ -507,8 +398,8 @@ function summarize(scenario, runs) {
 // ---------------------------------------------------------------- report
 
 function table(rows, floor) {
-  const header = ["scenario", "requests", "non-2xx", "bad body", "req/s", "p50 ms", "p99 ms", "p50 / floor", "p99 / floor"];
-  if (ROUNDS > 1) header.push("p50 ms by round");
+  const header = ["scenario", "requests", "non-2xx", "bad body", "req/s", "req/s ÷ floor", "p50 ms", "p99 ms", "p50 / floor", "CPU µs/req", "CPU beyond floor"];
+  if (ROUNDS > 1) header.push("p50 ms by round", "last ÷ first");
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "-" : x.toFixed(digits));
   const lines = rows.map((r) => [
     r.label,
@@ -516,11 +407,18 @@ function table(rows, floor) {
     String(r.non2xx + r.errors),
     String(r.unexpectedBody),
     fmt(r.reqPerSec, 0),
+    floor ? `${fmt(r.reqPerSec / floor.reqPerSec)}x` : "-",
     fmt(r.latencyMs.p50),
     fmt(r.latencyMs.p99),
     floor ? `${fmt(r.latencyMs.p50 / floor.latencyMs.p50, 1)}x` : "-",
-    floor ? `${fmt(r.latencyMs.p99 / floor.latencyMs.p99, 1)}x` : "-",
-    ...(ROUNDS > 1 ? [r.rounds.map((round) => fmt(round.latencyMs.p50, 1)).join(" / ")] : []),
+    String(r.cpuMicrosPerRequest.workerd),
+    floor ? String(r.cpuMicrosPerRequest.workerd - floor.cpuMicrosPerRequest.workerd) : "-",
+    ...(ROUNDS > 1
+      ? [
+          r.rounds.map((round) => fmt(round.latencyMs.p50, 1)).join(" / "),
+          `${fmt((r.rounds.at(-1)?.latencyMs.p50 ?? 0) / (r.rounds[0]?.latencyMs.p50 ?? 1))}x`,
+        ]
+      : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const render = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
@@ -597,13 +495,21 @@ async function main() {
         const bad = warm.result.non2xx + warm.result.errors + warm.unexpected;
         console.error(`  warm-up: ${warmup} requests in ${warm.seconds.toFixed(1)} s${bad ? `, ${bad} FAILED` : ""}`);
       }
+      // CPU of the server's processes over the measured requests and the work they left
+      // behind (settled before and after, so preparation and warm-up are not counted).
+      await settle(server.child.pid);
+      const cpuBefore = treeCpu(server.child.pid);
       const run = await fire(server, scenario, items.slice(warmup));
+      await settle(server.child.pid);
+      const cpuAfter = treeCpu(server.child.pid);
+      run.cpu = { workerdMs: cpuAfter.workerdMs - cpuBefore.workerdMs, otherMs: cpuAfter.otherMs - cpuBefore.otherMs };
       run.prepSeconds = prepSeconds;
       runs.get(scenario.id).push(run);
       const { p50, p99 } = latencySummary(run.latencies);
       const bad = run.result.non2xx + run.result.errors + run.unexpected;
       console.error(
-        `  measured: ${run.latencies.length} in ${run.seconds.toFixed(1)} s, p50 ${p50} ms, p99 ${p99} ms` +
+        `  measured: ${run.latencies.length} in ${run.seconds.toFixed(1)} s, p50 ${p50} ms, p99 ${p99} ms, ` +
+          `workerd CPU ${Math.round((run.cpu.workerdMs * 1000) / run.latencies.length)} µs/req` +
           (bad ? `, ${bad} FAILED: ${run.samples[0] ?? ""}` : ""),
       );
     }
@@ -622,6 +528,18 @@ async function main() {
     advanceP99OverFloorP99: ratio("advance", "p99"),
     approveP50OverFloorP50: ratio("approve", "p50"),
     approveP99OverFloorP99: ratio("approve", "p99"),
+    ...Object.fromEntries(
+      ["redeem", "advance", "approve"].map((id) => {
+        const row = rows.find((r) => r.id === id);
+        return [`${id}ThroughputOverFloor`, row && floor ? Math.round((row.reqPerSec / floor.reqPerSec) * 100) / 100 : null];
+      }),
+    ),
+    ...Object.fromEntries(
+      ["redeem", "advance", "approve"].map((id) => {
+        const row = rows.find((r) => r.id === id);
+        return [`${id}CpuMicrosBeyondFloor`, row && floor ? row.cpuMicrosPerRequest.workerd - floor.cpuMicrosPerRequest.workerd : null];
+      }),
+    ),
   };
   const warnings = Object.fromEntries(servers.map((s) => [s.name, logWarnings(s)]));
   const failures = rows.filter((r) => r.non2xx + r.errors + r.unexpectedBody > 0 || r.answered !== REQUESTS);
@@ -631,10 +549,12 @@ async function main() {
   );
   console.log(table(rows, floor));
   console.log(
-    `\nredeem p50 = ${ratios.redeemP50OverFloorP50}x bare DO p50; advance p50 = ${ratios.advanceP50OverFloorP50}x; approve p50 = ${ratios.approveP50OverFloorP50}x`,
+    `\nthroughput ÷ floor: redeem ${ratios.redeemThroughputOverFloor}x, advance ${ratios.advanceThroughputOverFloor}x, approve ${ratios.approveThroughputOverFloor}x` +
+      `; CPU beyond the floor: redeem ${ratios.redeemCpuMicrosBeyondFloor} µs, advance ${ratios.advanceCpuMicrosBeyondFloor} µs, approve ${ratios.approveCpuMicrosBeyondFloor} µs per request`,
   );
   console.log(
-    "latency: client-side per request, over every answer of every round; req/s: answers / time from first request to last answer",
+    "latency: client-side per request, over every answer of every round; req/s: answers / time from first request to last answer;\n" +
+      "CPU: user + system time of the server's workerd processes over the measured requests and the work they left behind, per answer",
   );
   for (const [name, lines] of Object.entries(warnings)) {
     if (lines.length > 0) console.log(`\nWARNING: the ${name} server log has suspicious lines:\n  ${lines.join("\n  ")}`);

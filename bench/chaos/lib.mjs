@@ -39,10 +39,10 @@ export const portFree = (port) =>
     s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
 
-/** Spawns `wrangler dev` in its own process group; resolves once the JWKS answers. */
-export async function startServer({ port, inspectorPort, persistTo, logFile, timeoutMs = 120_000 }) {
+/** Spawns `wrangler dev` (Baton's, or the Worker in `cwd`) in its own process group; resolves once `readyPath` answers. */
+export async function startServer({ port, inspectorPort, persistTo, logFile, timeoutMs = 120_000, cwd = ROOT, readyPath = "/.well-known/jwks.json" }) {
   const args = ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspectorPort), "--persist-to", persistTo, "--show-interactive-dev-session=false"];
-  const child = spawn("npx", args, { cwd: ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  const child = spawn("npx", args, { cwd, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
   let log = "";
   const onData = (d) => {
     log = (log + d).slice(-8000);
@@ -54,7 +54,7 @@ export async function startServer({ port, inspectorPort, persistTo, logFile, tim
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      if ((await fetch(`${base}/.well-known/jwks.json`)).ok) return { child, base, log: () => log };
+      if ((await fetch(`${base}${readyPath}`)).ok) return { child, base, log: () => log };
     } catch {}
     if (Date.now() > deadline || child.exitCode !== null) {
       killGroup(child, "SIGKILL");

@@ -1,4 +1,4 @@
-import { type ActivityEvent, type Detector, type Finding, compareEvents } from "./detectors.js";
+import { type ActivityEvent, type Detector, FLOW_PATH_ACTIONS, type Finding, compareEvents } from "./detectors.js";
 
 /**
  * How far behind the latest action an analyst has seen another may arrive and
@@ -21,7 +21,7 @@ export const ACTIVITY_INDEX_SCHEMA = `
   CREATE INDEX activity_by_action ON activity (action, at, seq, n);
   CREATE INDEX activity_by_pair ON activity (tool, action, seq, at, n);
   CREATE TABLE activity_labels (label TEXT NOT NULL, at INTEGER NOT NULL, seq TEXT NOT NULL, n INTEGER NOT NULL,
-    write INTEGER NOT NULL, PRIMARY KEY (label, at, seq, n)) WITHOUT ROWID;
+    write INTEGER NOT NULL, receipt TEXT NOT NULL, action TEXT NOT NULL, PRIMARY KEY (label, at, seq, n)) WITHOUT ROWID;
   CREATE TABLE watched_sequences (seq TEXT PRIMARY KEY, first_at INTEGER NOT NULL, first_n INTEGER NOT NULL) WITHOUT ROWID;
   CREATE INDEX watched_sequences_by_first ON watched_sequences (first_at, seq, first_n);
   CREATE TABLE findings (key TEXT PRIMARY KEY, at INTEGER NOT NULL, lasting INTEGER NOT NULL) WITHOUT ROWID;
@@ -54,7 +54,7 @@ const AT = (p: Position) => [p.at, p.seq, p.n] as const;
 /**
  * The analysis plane's memory of one watched party, kept as indexed SQL so that
  * each detector's question is a bounded lookup instead of a scan of history:
- * - flow: the earliest action on `from`-labelled data inside the window
+ * - flow: the latest action on `from`-labelled data before the write
  *   (`activity_labels`, one index seek); the path is read only when a finding fires;
  * - rate: the matching actions inside the window, counted up to `max + 1`
  *   (`activity_by_action`), so the cost is bounded by the configuration, not history;
@@ -124,34 +124,50 @@ export class ActivityIndex {
   prune(detectors: readonly Detector[], graceMs = ANALYSIS_GRACE_MS, batch = PRUNE_BATCH): boolean {
     const highWater = this.highWater();
     if (highWater === null) return false;
+    // Judgements happen within the grace of the latest action: what they can reach is kept.
     const settled = highWater - graceMs;
     let activityCutoff = settled;
-    let labelCutoff = settled;
     let novelty = 0;
+    const sources = new Map<string, number>();
     for (const d of detectors) {
       if (d.kind === "rate") activityCutoff = Math.min(activityCutoff, settled - 2 * d.window_seconds * 1000);
       if (d.kind === "novelty") novelty = Math.max(novelty, d.sequences + 1);
-      if (d.kind === "flow") {
-        const since = settled - d.window_seconds * 1000;
-        labelCutoff = Math.min(labelCutoff, since);
-        const source = this.#sql
-          .exec<{ at: number }>("SELECT at FROM activity_labels WHERE label = ? AND at >= ? ORDER BY at LIMIT 1", d.from, since)
-          .toArray()[0];
-        if (source) activityCutoff = Math.min(activityCutoff, source.at);
-      }
+      if (d.kind === "flow") sources.set(d.from, Math.min(sources.get(d.from) ?? settled, settled - d.window_seconds * 1000));
     }
+    // A flow's path names the last actions before its write: keep that many before the settled time.
+    const pathStart = sources.size === 0
+      ? undefined
+      : this.#sql
+          .exec<Position>("SELECT at, seq, n FROM activity WHERE at < ? ORDER BY at DESC, seq DESC, n DESC LIMIT 1 OFFSET ?", settled, FLOW_PATH_ACTIONS - 1)
+          .toArray()[0];
+    const [fromAt, fromSeq, fromN] = pathStart ? AT(pathStart) : sources.size === 0 ? [settled, "", 0] : [Number.NEGATIVE_INFINITY, "", 0];
     const kept = "SELECT seq FROM watched_sequences WHERE first_at < ? ORDER BY first_at DESC, seq DESC, first_n DESC LIMIT ?";
     const removed = [
       this.#sql.exec(
-        `DELETE FROM activity WHERE (at, seq, n) IN (SELECT at, seq, n FROM activity WHERE at < ? AND seq NOT IN (${kept}) LIMIT ?)`,
+        `DELETE FROM activity WHERE (at, seq, n) IN (SELECT at, seq, n FROM activity
+           WHERE at < ? AND (at, seq, n) < (?, ?, ?) AND seq NOT IN (${kept}) LIMIT ?)`,
         activityCutoff,
+        fromAt,
+        fromSeq,
+        fromN,
         settled,
         novelty,
         batch,
       ).rowsWritten,
+      // Sources are looked up over their window; any other label only by a late source, within the grace.
+      ...[...sources].map(([label, since]) =>
+        this.#sql.exec(
+          "DELETE FROM activity_labels WHERE (label, at, seq, n) IN (SELECT label, at, seq, n FROM activity_labels WHERE label = ? AND at < ? LIMIT ?)",
+          label,
+          since,
+          batch,
+        ).rowsWritten,
+      ),
       this.#sql.exec(
-        "DELETE FROM activity_labels WHERE (label, at, seq, n) IN (SELECT label, at, seq, n FROM activity_labels WHERE at < ? LIMIT ?)",
-        labelCutoff,
+        `DELETE FROM activity_labels WHERE (label, at, seq, n) IN (SELECT label, at, seq, n FROM activity_labels
+           WHERE at < ? AND label NOT IN (${[...sources.keys()].map(() => "?").join(", ")}) LIMIT ?)`,
+        settled,
+        ...sources.keys(),
         batch,
       ).rowsWritten,
       this.#sql.exec(
@@ -184,7 +200,14 @@ export class ActivityIndex {
       JSON.stringify(e.labels),
     );
     for (const label of new Set(e.labels)) {
-      this.#sql.exec("INSERT OR IGNORE INTO activity_labels (label, at, seq, n, write) VALUES (?, ?, ?, ?, ?)", label, ...AT(e), e.effect === "write" ? 1 : 0);
+      this.#sql.exec(
+        "INSERT OR IGNORE INTO activity_labels (label, at, seq, n, write, receipt, action) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        label,
+        ...AT(e),
+        e.effect === "write" ? 1 : 0,
+        e.receipt,
+        e.action,
+      );
     }
     // A sequence's place among the watched ones is its first action's.
     this.#sql.exec(
@@ -243,29 +266,30 @@ export class ActivityIndex {
     if (!(e.labels.includes(detector.to) && e.effect === "write")) return null;
     const key = `${detector.id}:${e.receipt}`;
     if (this.#found(key)) return null;
+    // The latest access to `from` data before the write, if it is inside the window.
     const source = this.#sql
-      .exec<Position>(
-        "SELECT at, seq, n FROM activity_labels WHERE label = ? AND at >= ? AND (at, seq, n) < (?, ?, ?) ORDER BY at, seq, n LIMIT 1",
+      .exec<Position & { receipt: string; action: string }>(
+        "SELECT at, seq, n, receipt, action FROM activity_labels WHERE label = ? AND (at, seq, n) < (?, ?, ?) ORDER BY at DESC, seq DESC, n DESC LIMIT 1",
         detector.from,
-        e.at - detector.window_seconds * 1000,
         ...AT(e),
       )
       .toArray()[0];
-    if (!source) return null;
-    // The path: the restricted access, everything the party did after it, and the write.
-    const path = this.#sql
-      .exec<{ receipt: string; action: string }>(
-        "SELECT receipt, action FROM activity WHERE (at, seq, n) >= (?, ?, ?) AND (at, seq, n) < (?, ?, ?) ORDER BY at, seq, n",
+    if (!source || source.at < e.at - detector.window_seconds * 1000) return null;
+    const between = this.#sql
+      .exec<{ receipt: string }>(
+        "SELECT receipt FROM activity WHERE (at, seq, n) > (?, ?, ?) AND (at, seq, n) < (?, ?, ?) ORDER BY at DESC, seq DESC, n DESC LIMIT ?",
         ...AT(source),
         ...AT(e),
+        FLOW_PATH_ACTIONS,
       )
-      .toArray();
+      .toArray()
+      .reverse();
     return {
       detector,
       at: e.at,
-      receipts: [...path.map((p) => p.receipt), e.receipt],
+      receipts: [source.receipt, ...between.map((p) => p.receipt), e.receipt],
       key,
-      summary: `${path[0]?.action} on ${detector.from} data, then ${e.action} to a ${detector.to} sink`,
+      summary: `${source.action} on ${detector.from} data, then ${e.action} to a ${detector.to} sink`,
     };
   }
 

@@ -30,8 +30,8 @@ const MIGRATIONS = [
    INSERT OR IGNORE INTO activity (at, seq, n, receipt, tool, action, effect, labels)
      SELECT at, seq, n, receipt, json_extract(body, '$.tool'), json_extract(body, '$.action'), json_extract(body, '$.effect'), json_extract(body, '$.labels')
      FROM events WHERE body != 'null';
-   INSERT OR IGNORE INTO activity_labels (label, at, seq, n, write)
-     SELECT l.value, a.at, a.seq, a.n, a.effect IS 'write' FROM activity a, json_each(a.labels) l;
+   INSERT OR IGNORE INTO activity_labels (label, at, seq, n, write, receipt, action)
+     SELECT l.value, a.at, a.seq, a.n, a.effect IS 'write', a.receipt, a.action FROM activity a, json_each(a.labels) l;
    INSERT OR IGNORE INTO watched_sequences (seq, first_at, first_n)
      SELECT seq, at, n FROM activity a WHERE NOT EXISTS (SELECT 1 FROM activity b WHERE b.seq = a.seq AND (b.at, b.n) < (a.at, a.n));
    INSERT OR IGNORE INTO high_water (id, at) SELECT 1, MAX(at) FROM activity HAVING MAX(at) IS NOT NULL;

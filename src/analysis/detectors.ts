@@ -16,7 +16,11 @@ const Common = {
 };
 
 export const DetectorSchema = z.discriminatedUnion("kind", [
-  /** An action on a resource labelled `from`, then — within the window — one that writes to a sink labelled `to`. */
+  /**
+   * An action on a resource labelled `from`, then — within the window — one that writes to a sink
+   * labelled `to`. The signal names the latest such access, the last FLOW_PATH_ACTIONS actions
+   * between it and the write, and the write: a path of bounded size however busy the party was.
+   */
   z.strictObject({ ...Common, kind: z.literal("flow"), from: Identifier, to: Identifier, window_seconds: z.int().min(1).max(30 * 86_400) }),
   /**
    * More than `max` allowed actions (of `action`, or of any) within the window: one signal per
@@ -28,6 +32,9 @@ export const DetectorSchema = z.discriminatedUnion("kind", [
   z.strictObject({ ...Common, kind: z.literal("novelty"), sequences: z.int().min(1).max(1000) }),
 ]);
 export type Detector = z.output<typeof DetectorSchema>;
+
+/** How many of the actions between a flow's source and its write a flow signal names (the latest ones). */
+export const FLOW_PATH_ACTIONS = 16;
 
 /** One allowed action, as the analysis plane sees it: only what its receipt says. */
 export interface ActivityEvent {
@@ -81,15 +88,16 @@ export function detect(detectors: readonly Detector[], history: readonly Activit
       case "flow": {
         if (!(event.labels.includes(detector.to) && event.effect === "write")) break;
         const since = event.at - detector.window_seconds * 1000;
-        const sourceIndex = history.findIndex((e) => e.at >= since && e.labels.includes(detector.from));
-        if (sourceIndex < 0) break;
-        // The path: the restricted access, everything the party did after it, and the write.
-        const path = [...history.slice(sourceIndex), event];
+        const sourceIndex = history.findLastIndex((e) => e.labels.includes(detector.from));
+        const source = history[sourceIndex];
+        if (!source || source.at < since) break;
+        // The path: the latest restricted access, the last actions after it, and the write.
+        const between = history.slice(sourceIndex + 1).slice(-FLOW_PATH_ACTIONS);
         findings.push({
           detector,
-          receipts: path.map((e) => e.receipt),
+          receipts: [source.receipt, ...between.map((e) => e.receipt), event.receipt],
           key: `${detector.id}:${event.receipt}`,
-          summary: `${history[sourceIndex]?.action} on ${detector.from} data, then ${event.action} to a ${detector.to} sink`,
+          summary: `${source.action} on ${detector.from} data, then ${event.action} to a ${detector.to} sink`,
         });
         break;
       }
