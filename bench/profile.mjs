@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import WebSocket from "ws";
 import { ROOT, freePort, killGroup, pool, startServer } from "./chaos/lib.mjs";
 import { CANARY_ARGS, KEY, PREP_CONCURRENCY, attestation, awaitingApproval, call, inPool, startSequences } from "./prepare.mjs";
 
@@ -25,20 +26,21 @@ async function inspector() {
   // The inspector's target list names the Worker's isolate; the first one is the user Worker.
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
   const target = targets.find((t) => t.webSocketDebuggerUrl) ?? targets[0];
+  // The `ws` client: wrangler's inspector proxy refuses the handshake of Node's built-in WebSocket.
   const ws = new WebSocket(target.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => {
-    ws.onopen = resolve;
-    ws.onerror = reject;
+    ws.once("open", resolve);
+    ws.once("error", reject);
   });
   let id = 0;
   const waiting = new Map();
-  ws.onmessage = (message) => {
-    const data = JSON.parse(String(message.data));
+  ws.on("message", (message) => {
+    const data = JSON.parse(String(message));
     if (data.id && waiting.has(data.id)) {
       waiting.get(data.id)(data);
       waiting.delete(data.id);
     }
-  };
+  });
   return {
     send: (method, params = {}) =>
       new Promise((resolve) => {

@@ -26,6 +26,10 @@ interface Batch {
   count: number;
   /** Prefix of the sequence ids (one action per sequence, as many agents' sequences would). */
   prefix: string;
+  /** "none": the same deliveries with no detector (what storing and the cursor cost alone). */
+  detectors?: "bundled" | "none";
+  /** "one": every action is the same tool/action pair (novelty always compares, never raises). */
+  pairs?: "many" | "one";
 }
 
 export class IngestBench extends DurableObject {
@@ -42,8 +46,9 @@ export class IngestBench extends DurableObject {
     let findings = 0;
     for (let i = 0; i < batch.count; i++) {
       const seq = `${batch.prefix}-${i}`;
-      const receipt: DeliveredReceipt = { claims: action(seq, batch.from + i * batch.step, i), hash: crypto.randomUUID() };
-      findings += this.ctx.storage.transactionSync(() => takeDelivery(this.ctx.storage.sql, this.#index, detectors, seq, [receipt]).findings.length);
+      const receipt: DeliveredReceipt = { claims: action(seq, batch.from + i * batch.step, batch.pairs === "one" ? 0 : i), hash: crypto.randomUUID() };
+      const judged = batch.detectors === "none" ? [] : detectors;
+      findings += this.ctx.storage.transactionSync(() => takeDelivery(this.ctx.storage.sql, this.#index, judged, seq, [receipt]).findings.length);
     }
     return { findings };
   }

@@ -25,8 +25,7 @@ export const ACTIVITY_INDEX_SCHEMA = `
   CREATE TABLE watched_sequences (seq TEXT PRIMARY KEY, first_at INTEGER NOT NULL, first_n INTEGER NOT NULL) WITHOUT ROWID;
   CREATE INDEX watched_sequences_by_first ON watched_sequences (first_at, seq, first_n);
   CREATE TABLE findings (key TEXT PRIMARY KEY, at INTEGER NOT NULL, lasting INTEGER NOT NULL) WITHOUT ROWID;
-  CREATE INDEX findings_by_at ON findings (lasting, at);
-  CREATE TABLE high_water (id INTEGER PRIMARY KEY CHECK (id = 1), at INTEGER NOT NULL);`;
+  CREATE INDEX findings_by_at ON findings (lasting, at);`;
 
 /** A finding with the time of the action it was judged on (when its key may be forgotten). */
 export interface IndexedFinding extends Finding {
@@ -66,13 +65,16 @@ const AT = (p: Position) => [p.at, p.seq, p.n] as const;
  */
 export class ActivityIndex {
   readonly #sql: SqlStorage;
+  /** The latest action recorded (read once, then kept): what "late" is measured against. */
+  #latest: Position | null | undefined;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
   }
 
+  /** The time of the latest action recorded. */
   highWater(): number | null {
-    return this.#sql.exec<{ at: number }>("SELECT at FROM high_water WHERE id = 1").toArray()[0]?.at ?? null;
+    return this.#latestRecorded()?.at ?? null;
   }
 
   /**
@@ -82,18 +84,23 @@ export class ActivityIndex {
    */
   add(events: readonly ActivityEvent[], detectors: readonly Detector[], graceMs = ANALYSIS_GRACE_MS): IndexedFinding[] {
     if (events.length === 0) return [];
-    for (const e of events) this.#insert(e);
-    const highWater = Math.max(this.highWater() ?? Number.NEGATIVE_INFINITY, ...events.map((e) => e.at));
-    this.#sql.exec("INSERT INTO high_water (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at", highWater);
+    const latestBefore = this.#latestRecorded();
+    const firsts = new Set<ActivityEvent>();
+    for (const e of events) if (this.#insert(e)) firsts.add(e);
+    const latest = [latestBefore, ...events].reduce<Position | null>((a, b) => (b && (!a || compareEvents(b, a) > 0) ? b : a), null);
+    this.#latest = latest;
+    const highWater = latest?.at ?? Number.NEGATIVE_INFINITY;
+    // Only an action with others recorded after it can change their verdicts (the usual
+    // in-order delivery has none, and then asks nothing more of storage).
+    const late = events.filter(
+      (e) => e.at >= highWater - graceMs && ((latestBefore && compareEvents(e, latestBefore) < 0) || events.some((f) => compareEvents(f, e) > 0)),
+    );
 
     const findings: IndexedFinding[] = [];
     for (const detector of detectors) {
       const candidates = new Map<string, ActivityEvent>();
-      for (const e of events) {
-        candidates.set(positionKey(e), e);
-        if (e.at < highWater - graceMs) continue;
-        for (const later of this.#affected(detector, e)) candidates.set(positionKey(later), later);
-      }
+      for (const e of events) candidates.set(positionKey(e), e);
+      for (const e of late) for (const later of this.#affected(detector, e, firsts.has(e))) candidates.set(positionKey(later), later);
       const raised = new Set<string>();
       for (const e of [...candidates.values()].sort(compareEvents)) {
         const finding = this.#judge(detector, e);
@@ -189,7 +196,8 @@ export class ActivityIndex {
     return { activity: count("activity"), labels: count("activity_labels"), sequences: count("watched_sequences"), findings: count("findings") };
   }
 
-  #insert(e: ActivityEvent): void {
+  /** Records one action; answers whether it is now its sequence's first. */
+  #insert(e: ActivityEvent): boolean {
     this.#sql.exec(
       "INSERT OR IGNORE INTO activity (at, seq, n, receipt, tool, action, effect, labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
       ...AT(e),
@@ -210,18 +218,23 @@ export class ActivityIndex {
       );
     }
     // A sequence's place among the watched ones is its first action's.
-    this.#sql.exec(
+    return this.#sql.exec(
       `INSERT INTO watched_sequences (seq, first_at, first_n) VALUES (?, ?, ?)
        ON CONFLICT (seq) DO UPDATE SET first_at = excluded.first_at, first_n = excluded.first_n
        WHERE (excluded.first_at, excluded.first_n) < (first_at, first_n)`,
       e.seq,
       e.at,
       e.n,
-    );
+    ).rowsWritten > 0;
+  }
+
+  #latestRecorded(): Position | null {
+    this.#latest ??= this.#sql.exec<Position>("SELECT at, seq, n FROM activity ORDER BY at DESC, seq DESC, n DESC LIMIT 1").toArray()[0] ?? null;
+    return this.#latest;
   }
 
   /** The recorded actions after `e` whose verdict under `detector` knowing `e` can differ from before. */
-  #affected(detector: Detector, e: ActivityEvent): ActivityEvent[] {
+  #affected(detector: Detector, e: ActivityEvent, first: boolean): ActivityEvent[] {
     switch (detector.kind) {
       case "flow":
         // Only a source can open a flow; it reaches the sinks written inside its window.
@@ -244,8 +257,7 @@ export class ActivityIndex {
         );
       case "novelty": {
         // Only a sequence's first action moves it among the last ones compared with.
-        const first = this.#sql.exec<Position>("SELECT first_at AS at, seq, first_n AS n FROM watched_sequences WHERE seq = ?", e.seq).toArray()[0];
-        if (!first || first.at !== e.at || first.n !== e.n) return [];
+        if (!first) return [];
         return this.#rows("SELECT * FROM activity WHERE (at, seq, n) > (?, ?, ?) ORDER BY at, seq, n", ...AT(e));
       }
     }
@@ -337,24 +349,24 @@ export class ActivityIndex {
 
   #novelty(detector: NoveltyDetector, e: ActivityEvent): IndexedFinding | null {
     const key = `${detector.id}:${e.tool}:${e.action}`;
-    if (this.#found(key)) return null;
-    const previous = `SELECT seq FROM watched_sequences WHERE seq != ? AND (first_at, seq, first_n) < (?, ?, ?)
-                      ORDER BY first_at DESC, seq DESC, first_n DESC LIMIT ?`;
-    const compared = this.#sql.exec<{ c: number }>(`SELECT COUNT(*) AS c FROM (${previous})`, e.seq, ...AT(e), detector.sequences).one().c;
-    if (compared === 0) return null;
-    const seen = this.#sql
-      .exec(
-        `SELECT 1 FROM activity WHERE tool = ? AND action = ? AND seq IN (${previous}) AND (at, seq, n) < (?, ?, ?) LIMIT 1`,
+    const previous = `SELECT seq FROM watched_sequences WHERE seq != ?1 AND (first_at, seq, first_n) < (?2, ?1, ?3)
+                      ORDER BY first_at DESC, seq DESC, first_n DESC LIMIT ?4`;
+    // One statement: already raised? how many sequences to compare with? the pair seen in them before?
+    const verdict = this.#sql
+      .exec<{ raised: number; compared: number; seen: number }>(
+        `SELECT EXISTS (SELECT 1 FROM findings WHERE key = ?7) AS raised, (SELECT COUNT(*) FROM (${previous})) AS compared,
+           EXISTS (SELECT 1 FROM activity WHERE tool = ?5 AND action = ?6 AND seq IN (${previous}) AND (at, seq, n) < (?2, ?1, ?3)) AS seen`,
+        e.seq,
+        e.at,
+        e.n,
+        detector.sequences,
         e.tool,
         e.action,
-        e.seq,
-        ...AT(e),
-        detector.sequences,
-        ...AT(e),
+        key,
       )
-      .toArray();
-    if (seen.length > 0) return null;
-    return { detector, at: e.at, receipts: [e.receipt], key, summary: `${e.action} on ${e.tool}: not used in the last ${compared} sequence(s)` };
+      .one();
+    if (verdict.raised || verdict.compared === 0 || verdict.seen) return null;
+    return { detector, at: e.at, receipts: [e.receipt], key, summary: `${e.action} on ${e.tool}: not used in the last ${verdict.compared} sequence(s)` };
   }
 
   #found(key: string): boolean {

@@ -34,7 +34,6 @@ const MIGRATIONS = [
      SELECT l.value, a.at, a.seq, a.n, a.effect IS 'write', a.receipt, a.action FROM activity a, json_each(a.labels) l;
    INSERT OR IGNORE INTO watched_sequences (seq, first_at, first_n)
      SELECT seq, at, n FROM activity a WHERE NOT EXISTS (SELECT 1 FROM activity b WHERE b.seq = a.seq AND (b.at, b.n) < (a.at, a.n));
-   INSERT OR IGNORE INTO high_water (id, at) SELECT 1, MAX(at) FROM activity HAVING MAX(at) IS NOT NULL;
    INSERT OR IGNORE INTO findings (key, at, lasting) SELECT key, 0, 1 FROM signals;
    CREATE TABLE pending_findings (key TEXT PRIMARY KEY, body TEXT NOT NULL);
    CREATE TABLE party (id INTEGER PRIMARY KEY CHECK (id = 1), scope TEXT NOT NULL);
