@@ -98,6 +98,9 @@ export function guardMcpServer<S extends McpServer>(server: S, verifier: Verifie
     throw new TypeError("guardMcpServer: this McpServer has no _registeredTools/_createRegisteredTool; unsupported @modelcontextprotocol/sdk version");
   }
   if (guardedServers.has(server)) throw new TypeError("guardMcpServer: this server is already guarded");
+  if (!verifier.online) {
+    throw new TypeError("guardMcpServer: the verifier has no apiKey (the tool's Baton API key, role tool:<id>), so it cannot call the gate");
+  }
   guardedServers.add(server);
 
   const authorizeCall = async (tool: Tool, registeredName: string, args: unknown, extra: ToolCallExtra) => {
