@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BODY_MAX_BYTES } from "../src/limits.js";
-import { KEY, PARAMS, api, attest, claimsOf, ledgerState, receipts, redeem, start, submitEvidence } from "./helpers.js";
+import { KEY, PARAMS, api, attest, claimsOf, ledgerState, receipts, redeem, signedApproval, start, submitApproval, submitEvidence } from "./helpers.js";
 
 /**
  * Every reason code of DESIGN.md that this issue can produce, each from a request
@@ -213,6 +213,30 @@ describe("reason codes", () => {
     const unused = env.SEQUENCES.newUniqueId().toString();
     const never = await api("GET", `/v1/sequences/${unused}`, { key: KEY.auditor });
     expect([never.status, never.body.error.code]).toEqual([404, "UNKNOWN_SEQUENCE"]);
+  });
+
+  it("an unsigned compact JWS (empty signature part) is a token or evidence that fails verification, not a bad request", async () => {
+    const { seq, capability } = await start("deployment");
+    const unsigned = (jws: string) => `${jws.split(".").slice(0, 2).join(".")}.`;
+    // A capability: TOKEN_INVALID, unreceipted like every capability whose signature does not verify.
+    const token = await expectDenied(seq, () => redeem(KEY.deployer, unsigned(capability), "deploy.canary", canaryArgs), "TOKEN_INVALID", 401, { receipted: false });
+    expect(token.body.error.message).toMatch(/unsigned/);
+    // An attestation: EVIDENCE_INVALID, receipted like every refused presentation of evidence.
+    const passed = await attest({ seq, stage: "canary", type: "canary_passed", facts: { ...PARAMS.deployment, error_rate: 0 } });
+    await expectDenied(seq, () => submitEvidence(seq, unsigned(passed)), "EVIDENCE_INVALID", 403);
+    // The same with alg none in the header.
+    const [, payload] = passed.split(".") as [string, string];
+    const none = `${btoa(JSON.stringify({ alg: "none", typ: "baton-attestation+jwt", kid: "monitor-dev-1" })).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_")}.${payload}.`;
+    await expectDenied(seq, () => submitEvidence(seq, none), "EVIDENCE_INVALID", 403);
+  });
+
+  it("an unsigned approval is EVIDENCE_INVALID, receipted", async () => {
+    const { seq } = await start("reimbursement");
+    const facts = { report: PARAMS.reimbursement.report, total: PARAMS.reimbursement.total };
+    const summary = await attest({ attester: "expense-checker", seq, stage: "gather", type: "summary_complete", facts });
+    expect((await submitEvidence(seq, summary)).status).toBe(202);
+    const approval = await signedApproval(seq, "fran");
+    await expectDenied(seq, () => submitApproval(seq, `${approval.split(".").slice(0, 2).join(".")}.`), "EVIDENCE_INVALID", 403);
   });
 
   it("INVALID_REQUEST: bad bodies and parameters change nothing", async () => {

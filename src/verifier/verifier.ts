@@ -68,7 +68,11 @@ export interface Verifier {
   verify(token: string, request: ActionRequest): Promise<VerifiedCapability>;
   /** Online: the gate — one-time use, stage still current, not sealed. Returns the ALLOW receipt. */
   redeem(token: string, request: ActionRequest): Promise<{ receipt: string; sealed: boolean }>;
-  /** verify, then redeem: the one call most tool servers need. */
+  /**
+   * verify, then redeem: the one call most tool servers need. An offline refusal of a
+   * capability whose signature verified is reported to the gate, which receipts it
+   * (the thrown VerifierError carries that receipt); junk is refused without a call.
+   */
   authorize(token: string, request: ActionRequest): Promise<Authorized>;
   /** After acting: report what happened to the redeemed action; Baton receipts it. */
   reportOutcome(receipt: string, outcome: Outcome, detail?: string): Promise<{ receipt: string }>;
