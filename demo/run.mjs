@@ -13,12 +13,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { SignJWT, generateKeyPair, importJWK } from "jose";
+import { SignJWT, base64url, generateKeyPair, importJWK } from "jose";
 import { verifyReceiptChain } from "baton/audit";
 import { createClient } from "baton/client";
 import { createVerifier, requireCapability } from "baton/verifier";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const claimsOf = (jws) => JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1])));
 const started = performance.now();
 const useColor = process.stdout.isTTY === true && !process.env.NO_COLOR;
 const paint = (code) => (text) => (useColor ? `\x1b[${code}m${text}\x1b[0m` : text);
@@ -157,6 +158,7 @@ async function main() {
       deployed.rollout = await c.req.json();
       return c.json({ deployed: "rollout", receipt: c.get("receipt") });
     });
+    app.post("/deploy/rollback", requireCapability(deployer, { action: "deploy.rollback" }), (c) => c.json({ rolled_back: true }));
     app.post("/db/query", requireCapability(db, { action: "db.query" }), (c) => c.json({ rows: [] }));
     const port = await freePort();
     const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
@@ -168,9 +170,12 @@ async function main() {
 
   // ---------------------------------------------------------------- the timeline
   const steps = [];
+  /** The refusals of a genuine capability (the agent's real tokens, at the tool): each must be in the chain. */
+  const refusals = [];
   function show(who, what, outcome, expected) {
     const ok = outcome.decision === expected.decision && (outcome.code ?? null) === (expected.code ?? null);
     steps.push({ what, ok, outcome, expected });
+    if (outcome.genuine && outcome.decision === "DENY") refusals.push({ what, code: outcome.code, receipt: outcome.body.error?.receipt ?? null });
     const decision = outcome.decision === "ALLOW" ? green(outcome.decision) : outcome.decision === "ESCALATE" ? yellow(outcome.decision) : red(outcome.decision);
     const time = new Date().toISOString().slice(11, 23);
     console.log(`${dim(time)}  ${who.padEnd(10)} ${what.padEnd(64)} ${decision}${outcome.code ? ` ${outcome.code}` : ""}${ok ? "" : red(`   (expected ${expected.decision} ${expected.code ?? ""})`)}`);
@@ -185,7 +190,8 @@ async function main() {
       body: JSON.stringify(args),
     });
     const body = await response.json();
-    return response.ok ? { decision: "ALLOW", code: null, body } : { decision: "DENY", code: body.error?.code, body };
+    // Every token the agent presents here is one Baton really issued it.
+    return response.ok ? { decision: "ALLOW", code: null, body } : { decision: "DENY", code: body.error?.code, body, genuine: true };
   }
   const asDecision = async (promise) =>
     promise.then(
@@ -227,14 +233,15 @@ async function main() {
   note(`sequence ${seq.slice(0, 16)}…, stage canary: the agent holds a canary-only capability`);
 
   const canaryArgs = { ...PARAMS, percent: 5 };
-  show("agent-7", "attack: skip the canary, call deploy.rollout right away", await callTool("/deploy/rollout", canaryToken, PARAMS), { decision: "DENY", code: "SCOPE_EXCEEDED" });
+  show("agent-7", "attack: skip the canary, call deploy.rollout right away", await callTool("/deploy/rollout", canaryToken, PARAMS), { decision: "DENY", code: "SEQUENCE_VIOLATION" });
+  show("agent-7", "attack: deploy.rollback, which no stage grants", await callTool("/deploy/rollback", canaryToken, PARAMS), { decision: "DENY", code: "SCOPE_EXCEEDED" });
   show("agent-7", "attack: present the canary token to the database tool", await callTool("/db/query", canaryToken, {}), { decision: "DENY", code: "AUDIENCE_MISMATCH" });
   show("agent-7", "deploy.canary to 50% of traffic (the grant says ≤ 10%)", await callTool("/deploy/canary", canaryToken, { ...PARAMS, percent: 50 }), { decision: "DENY", code: "CONDITION_FAILED" });
   const canary = await callTool("/deploy/canary", canaryToken, canaryArgs);
   show("agent-7", "deploy.canary to 5% (verified offline, then the gate)", canary, { decision: "ALLOW" });
   note(`tool answer: ${JSON.stringify(canary.body.note)}`);
 
-  show("agent-7", "fooled by the tool's text: deploy.rollout with the canary token", await callTool("/deploy/rollout", canaryToken, PARAMS), { decision: "DENY", code: "SCOPE_EXCEEDED" });
+  show("agent-7", "fooled by the tool's text: deploy.rollout with the canary token", await callTool("/deploy/rollout", canaryToken, PARAMS), { decision: "DENY", code: "SEQUENCE_VIOLATION" });
   const forger = await generateKeyPair("EdDSA");
   const forged = await new SignJWT({ iss: "monitor", seq, stage: "canary", type: "canary_passed", facts: { ...PARAMS, error_rate: 0 } })
     .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: monitorKey.kid })
@@ -264,16 +271,31 @@ async function main() {
   console.log(`\n${bold("auditor")}    exported ${chain.length} receipts; offline verification: ${verdict.ok ? green(`valid${verdict.sealed ? ", sealed" : ""}`) : red(`INVALID: ${verdict.reason}`)}`);
   for (const r of verdict.ok ? verdict.receipts : []) {
     const d = r.decision === "ALLOW" ? green(r.decision) : r.decision === "ESCALATE" ? yellow(r.decision) : red(r.decision);
-    console.log(`${dim(`            n=${String(r.n).padEnd(3)} ${r.kind.padEnd(9)} ${r.stage.padEnd(8)} `)}${d}${r.code ? ` ${r.code}` : ""}`);
+    const reportedBy = r.inputs?.refused ? dim(`  (refused offline by ${r.inputs.tool}, reported)`) : "";
+    console.log(`${dim(`            n=${String(r.n).padEnd(3)} ${r.kind.padEnd(9)} ${r.stage.padEnd(8)} `)}${d}${r.code ? ` ${r.code}` : ""}${reportedBy}`);
   }
+
+  // Every refusal of a genuine capability leaves a receipt — the tool's offline ones too (the
+  // verifier reports them to the gate) — except after the seal: a sealed chain is closed.
+  const inChain = new Set(chain);
+  const sealedAt = refusals.findIndex((r) => r.code === "SEALED_SEQUENCE");
+  const beforeSeal = sealedAt === -1 ? refusals : refusals.slice(0, sealedAt);
+  const afterSeal = refusals.length - beforeSeal.length;
+  const missing = beforeSeal.filter((r) => !r.receipt || !inChain.has(r.receipt));
+  const reported = beforeSeal.filter((r) => r.receipt && "refused" in (claimsOf(r.receipt).inputs ?? {})).length;
+  const coverage = `${beforeSeal.length - missing.length} of ${beforeSeal.length} (${reported} refused offline by the tool and reported to the gate, ${beforeSeal.length - reported - missing.length} by the gate)`;
+  if (missing.length === 0) console.log(`${bold("auditor")}    the chain holds every refusal of a genuine capability before the seal: ${coverage}`);
+  else console.log(red(`auditor    refusals of a genuine capability in the chain: ${coverage}; missing: ${missing.map((r) => r.what).join("; ")}`));
+  if (afterSeal > 0) console.log(dim(`            the ${afterSeal} after the seal are SEALED_SEQUENCE: answered, never receipted (a sealed chain is closed)`));
 
   const failed = steps.filter((s) => !s.ok);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  if (failed.length === 0 && verdict.ok) {
+  if (failed.length === 0 && verdict.ok && missing.length === 0) {
     console.log(bold(`\ndemo: ${steps.length} steps, all as expected; receipt chain verified (${seconds} s)`));
     return 0;
   }
-  console.log(red(`\ndemo: ${failed.length} of ${steps.length} steps differed${verdict.ok ? "" : "; the receipt chain did not verify"} (${seconds} s)`));
+  const problems = [verdict.ok ? "" : "; the receipt chain did not verify", missing.length === 0 ? "" : `; ${missing.length} refusals not in the chain`].join("");
+  console.log(red(`\ndemo: ${failed.length} of ${steps.length} steps differed${problems} (${seconds} s)`));
   for (const { what, outcome, expected } of failed) {
     const got = `${outcome.decision}${outcome.code ? ` ${outcome.code}` : ""}`;
     console.log(red(`  ${what}: expected ${expected.decision}${expected.code ? ` ${expected.code}` : ""}, got ${got}`));

@@ -8,7 +8,7 @@ import deployment from "../examples/workflows/deployment.json";
 
 // The golden chains of test/vectors/chains (see generate.mjs): the same files the
 // `baton audit` CLI is tested against (test/node/audit-cli.test.ts).
-const files = import.meta.glob("./vectors/chains/*.jsonl", { query: "?raw", import: "default", eager: true }) as Record<string, string>;
+const files = import.meta.glob("./vectors/chains/*.txt", { query: "?raw", import: "default", eager: true }) as Record<string, string>;
 const keysets = import.meta.glob("./vectors/chains/jwks*.json", { import: "default", eager: true }) as Record<string, { keys: (JsonWebKey & { kid: string })[] }>;
 
 async function lookup(file: string) {

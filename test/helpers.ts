@@ -62,7 +62,7 @@ export async function api<T = Record<string, any>>(
   try {
     parsed = JSON.parse(text);
   } catch {
-    // JSON Lines and HTML stay text.
+    // The receipts export (one compact JWS per line) and HTML stay text.
   }
   return { status: response.status, body: parsed as T, headers: response.headers };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { BODY_MAX_BYTES } from "../src/limits.js";
-import { KEY, PARAMS, api, attest, claimsOf, ledgerState, receipts, redeem, start, submitEvidence } from "./helpers.js";
+import { KEY, PARAMS, api, attest, claimsOf, ledgerState, receipts, redeem, signedApproval, start, submitApproval, submitEvidence } from "./helpers.js";
 
 /**
  * Every reason code of DESIGN.md that this issue can produce, each from a request
@@ -48,10 +48,29 @@ describe("reason codes", () => {
     expect(denied.body.error.details).toEqual({ token_stage: "canary", current_stage: "rollout" });
   });
 
-  it("SEQUENCE_VIOLATION: a stage-2 action with the stage-1 token is not granted", async () => {
+  it("SEQUENCE_VIOLATION: a stage-2 action with the stage-1 token skips a stage; an action no stage grants is SCOPE_EXCEEDED", async () => {
     const { seq, capability } = await start("deployment");
     // The stage-1 token does not carry stage-2 authority, even while stage 1 is current.
-    await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.rollout", PARAMS.deployment), "SCOPE_EXCEEDED", 403);
+    const skipped = await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.rollout", PARAMS.deployment), "SEQUENCE_VIOLATION", 409);
+    expect(skipped.body.error.details).toEqual({ action: "deploy.rollout", tool: "deployer", granted_in: ["rollout"], current_stage: "canary" });
+    await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.delete", PARAMS.deployment), "SCOPE_EXCEEDED", 403);
+  });
+
+  it("a tool's report of its offline refusal is receipted as a DENY with that code, and spends nothing", async () => {
+    const { seq, capability } = await start("deployment");
+    const report = (action: string, args: Record<string, unknown>, code: string) =>
+      api("POST", "/v1/redeem", { key: KEY.deployer, body: { token: capability, action, args, refused: { code, message: "refused offline" } } });
+    // What the gate itself would allow (the tool's clock ahead, say): still a DENY with the tool's code.
+    const disagreed = await expectDenied(seq, () => report("deploy.canary", canaryArgs, "TOKEN_EXPIRED"), "TOKEN_EXPIRED", 401);
+    expect(disagreed.body.error.details).toEqual({ reported_by: "deployer", gate: "ALLOW" });
+    const agreed = await expectDenied(seq, () => report("deploy.canary", { ...canaryArgs, percent: 50 }, "CONDITION_FAILED"), "CONDITION_FAILED", 403);
+    expect(agreed.body.error.details).toMatchObject({ reported_by: "deployer", gate: "CONDITION_FAILED" });
+    expect(claimsOf(agreed.body.error.receipt).inputs).toMatchObject({ kind: "redeem", refused: { code: "CONDITION_FAILED" } });
+    // The capability is still unused: the real redeem goes through.
+    expect((await redeem(KEY.deployer, capability, "deploy.canary", canaryArgs)).body.decision).toBe("ALLOW");
+    // Only codes an offline check can produce may be reported.
+    const invented = await report("deploy.canary", canaryArgs, "SEALED_SEQUENCE");
+    expect([invented.status, invented.body.error.code]).toEqual([400, "INVALID_REQUEST"]);
   });
 
   it("SEQUENCE_VIOLATION: evidence for a stage that is not current", async () => {
@@ -194,6 +213,30 @@ describe("reason codes", () => {
     const unused = env.SEQUENCES.newUniqueId().toString();
     const never = await api("GET", `/v1/sequences/${unused}`, { key: KEY.auditor });
     expect([never.status, never.body.error.code]).toEqual([404, "UNKNOWN_SEQUENCE"]);
+  });
+
+  it("an unsigned compact JWS (empty signature part) is a token or evidence that fails verification, not a bad request", async () => {
+    const { seq, capability } = await start("deployment");
+    const unsigned = (jws: string) => `${jws.split(".").slice(0, 2).join(".")}.`;
+    // A capability: TOKEN_INVALID, unreceipted like every capability whose signature does not verify.
+    const token = await expectDenied(seq, () => redeem(KEY.deployer, unsigned(capability), "deploy.canary", canaryArgs), "TOKEN_INVALID", 401, { receipted: false });
+    expect(token.body.error.message).toMatch(/unsigned/);
+    // An attestation: EVIDENCE_INVALID, receipted like every refused presentation of evidence.
+    const passed = await attest({ seq, stage: "canary", type: "canary_passed", facts: { ...PARAMS.deployment, error_rate: 0 } });
+    await expectDenied(seq, () => submitEvidence(seq, unsigned(passed)), "EVIDENCE_INVALID", 403);
+    // The same with alg none in the header.
+    const [, payload] = passed.split(".") as [string, string];
+    const none = `${btoa(JSON.stringify({ alg: "none", typ: "baton-attestation+jwt", kid: "monitor-dev-1" })).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_")}.${payload}.`;
+    await expectDenied(seq, () => submitEvidence(seq, none), "EVIDENCE_INVALID", 403);
+  });
+
+  it("an unsigned approval is EVIDENCE_INVALID, receipted", async () => {
+    const { seq } = await start("reimbursement");
+    const facts = { report: PARAMS.reimbursement.report, total: PARAMS.reimbursement.total };
+    const summary = await attest({ attester: "expense-checker", seq, stage: "gather", type: "summary_complete", facts });
+    expect((await submitEvidence(seq, summary)).status).toBe(202);
+    const approval = await signedApproval(seq, "fran");
+    await expectDenied(seq, () => submitApproval(seq, `${approval.split(".").slice(0, 2).join(".")}.`), "EVIDENCE_INVALID", 403);
   });
 
   it("INVALID_REQUEST: bad bodies and parameters change nothing", async () => {

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { boundedJsonObject } from "../json-shape.js";
 import { IDEMPOTENCY_KEY_MAX_CHARS, TOKEN_MAX_BYTES } from "../limits.js";
+import { OFFLINE_REFUSAL_CODES } from "../policy/offline-refusals.js";
 
 /** The wire schemas of the HTTP API, declared once: they validate and they document. */
 
@@ -15,11 +16,16 @@ export const ErrorSchema = z
   })
   .openapi("Error");
 
+/**
+ * The shape of a compact JWS, and no more: an empty signature part (an unsigned
+ * token, `alg: none`) has that shape and fails verification, so it gets the code of
+ * a token or evidence that does not verify (and, for evidence, a receipt), not a 400.
+ */
 const CompactJws = z
   .string()
   .min(1)
   .max(TOKEN_MAX_BYTES)
-  .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, "a compact JWS");
+  .regex(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/, "a compact JWS");
 
 const Name = z.string().min(1).max(256);
 
@@ -74,6 +80,18 @@ export const RedeemBody = z
       .strict()
       .optional()
       .openapi({ description: "required for sender-constrained capabilities (cnf.jkt), RFC 9449" }),
+    refused: z
+      .object({
+        code: z.enum(OFFLINE_REFUSAL_CODES).openapi({ example: "SEQUENCE_VIOLATION" }),
+        message: z.string().min(1).max(500),
+      })
+      .strict()
+      .optional()
+      .openapi({
+        description:
+          "a report, not a redemption: the tool's own offline check refused this capability (its signature verified) with this code. " +
+          "The gate answers a DENY with the same code and its receipt; a report never spends a use and is never an ALLOW",
+      }),
   })
   .strict()
   .openapi("Redeem");

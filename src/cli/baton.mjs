@@ -2,8 +2,8 @@
 // The auditor's command line. Offline: needs only an export, the JWKS and the
 // workflow files — never the running Baton.
 //
-//   baton audit verify <export.jsonl> --jwks <jwks.json> --workflows <dir> [--head <file>] [--json]
-//   baton audit whatif <export.jsonl> --workflows <new dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
+//   baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--json]
+//   baton audit whatif <receipts.txt> --workflows <new dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
 //   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
 //
 // Exit codes: 0 valid, 1 invalid (the first failing receipt and why), 2 usage or unreadable input.
@@ -16,9 +16,10 @@ import { base64url, decodeProtectedHeader, importJWK } from "jose";
 import { ChainChecker, Replayer, TYP, compileWorkflow, verifyJws } from "baton/audit";
 
 const USAGE = `usage:
-  baton audit verify <export.jsonl> --jwks <jwks.json> --workflows <dir> [--head <file>] [--json]
-  baton audit whatif <export.jsonl> --workflows <dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
-  baton inspect <token | file | -> [--jwks <jwks.json>] [--json]`;
+  baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--json]
+  baton audit whatif <receipts.txt> --workflows <dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
+  baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
+<receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.`;
 
 class UsageError extends Error {}
 

@@ -121,13 +121,9 @@ export function createClient(options: ClientOptions) {
     },
     auditor: {
       status: (seq: string) => json<SequenceState>("GET", sequencePath(seq)),
-      /** The chain as compact JWS strings, oldest first. */
+      /** The chain as compact JWS strings, oldest first (the export is one compact JWS per line). */
       receipts: async (seq: string, after = -1) =>
-        // Decoded from bytes: workerd warns when .text() reads a body typed application/jsonl.
-        new TextDecoder()
-          .decode(await (await request("GET", `${sequencePath(seq)}/receipts?after=${after}`)).arrayBuffer())
-          .split("\n")
-          .filter((line) => line.length > 0),
+        (await (await request("GET", `${sequencePath(seq)}/receipts?after=${after}`)).text()).split("\n").filter((line) => line.length > 0),
     },
   };
 }

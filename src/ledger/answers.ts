@@ -32,6 +32,7 @@ export async function mintCapability(
     workflow: workflow.hash,
     receipt,
     authorization_details: mint.authorization_details,
+    ...(mint.other_stages ? { other_stages: mint.other_stages } : {}),
     evidence: items.length === 0 ? null : { digest: await digestJson(mint.evidence), items },
     ...(mint.cnf ? { cnf: mint.cnf } : {}),
     params: record.params,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { OFFLINE_REFUSAL_CODES } from "../policy/offline-refusals.js";
 import { ApprovalClaimsSchema } from "../tokens/approval.js";
 import { AttestationClaimsSchema } from "../tokens/attestation.js";
 import { CapabilityClaimsSchema } from "../tokens/capability.js";
@@ -51,6 +52,7 @@ export const RedeemInputSchema = z.object({
   token: CapabilityClaimsSchema,
   tokenDigest: z.string().min(1),
   dpop: Dpop,
+  refused: z.object({ code: z.enum(OFFLINE_REFUSAL_CODES), message: z.string().max(500) }).optional(),
 });
 
 export const DelegatedGrantSchema = z.strictObject({

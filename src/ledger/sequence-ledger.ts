@@ -123,8 +123,8 @@ export class SequenceLedger extends DurableObject<Env> {
   async redeem(raw: RedeemInput): Promise<LedgerAnswer> {
     const input = parse(RedeemInputSchema, raw);
     if (!input.ok) return input.answer;
-    const { caller, tool, action, args, token, tokenDigest, dpop } = input.value;
-    return this.#mutate(caller, null, undefined, { kind: "redeem", tool, action, args, token, tokenDigest, dpop });
+    const { caller, tool, action, args, token, tokenDigest, dpop, refused } = input.value;
+    return this.#mutate(caller, null, undefined, { kind: "redeem", tool, action, args, token, tokenDigest, dpop, ...(refused ? { refused } : {}) });
   }
 
   async delegate(raw: DelegateInput): Promise<LedgerAnswer> {

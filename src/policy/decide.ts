@@ -3,6 +3,7 @@ import { DPOP_PROOF_MAX_AGE_SECONDS } from "../limits.js";
 import { actDepth } from "../tokens/capability.js";
 import { dpopProblem } from "../tokens/dpop.js";
 import type { CompiledGate, CompiledRequirement, CompiledWorkflow } from "./compile.js";
+import { type ReportedRefusal, stageSkipped } from "./offline-refusals.js";
 import { BATON_AUDIENCE, DELEGATE_ACTION, type SignalInputs } from "./workflow-schema.js";
 import type {
   AcceptedApproval,
@@ -36,7 +37,7 @@ export function decide(workflow: CompiledWorkflow, state: LedgerState, request: 
   }
   switch (request.kind) {
     case "redeem":
-      return decideRedeem(workflow, state, request, now);
+      return request.refused ? decideReportedRefusal(workflow, state, request, request.refused, now) : decideRedeem(workflow, state, request, now);
     case "evidence":
       return decideEvidence(workflow, state, request, now);
     case "approval":
@@ -96,6 +97,13 @@ function decideRedeem(
     .map((compiled, index) => ({ compiled, index }))
     .filter(({ compiled }) => compiled.grant.audience === request.tool && compiled.grant.actions.includes(request.action));
   if (matching.length === 0) {
+    // Granted to this tool by another stage: the step-order attack itself (too early, or
+    // that stage is closed), not a request for more than the workflow ever grants.
+    const grantedIn = stagesGranting(workflow, request.tool, request.action).filter((id) => id !== stage.id);
+    if (grantedIn.length > 0) {
+      const { code, message, details } = stageSkipped(request.action, request.tool, grantedIn, stage.id);
+      return deny(code, message, details);
+    }
     return deny("SCOPE_EXCEEDED", `action ${request.action} is not granted to tool ${request.tool} in stage ${stage.id}`, {
       granted: grants.filter((g) => g.grant.audience === request.tool).flatMap((g) => g.grant.actions),
     });
@@ -133,6 +141,39 @@ function decideRedeem(
   if (labels) details.labels = labels;
   if (effect) details.effect = effect;
   return { ...allow(`${request.action} allowed for ${request.tool}`, effects), details };
+}
+
+/**
+ * A tool server refused a genuine capability offline and reports it, so the attempt
+ * is receipted like one the gate refused. It is a DENY with the tool's code whatever
+ * the gate would have said — never an ALLOW, and nothing is spent — and the receipt
+ * records, next to it, what the gate's own checks give (`gate`: a code, or ALLOW when
+ * the tool and the gate disagree, e.g. their clocks).
+ */
+function decideReportedRefusal(
+  workflow: CompiledWorkflow,
+  state: LedgerState,
+  request: Extract<LedgerRequest, { kind: "redeem" }>,
+  refused: ReportedRefusal,
+  now: number,
+): Outcome {
+  const { refused: _report, ...presented } = request;
+  const own = decideRedeem(workflow, state, presented, now);
+  const gate = own.decision === "DENY" ? own.code : own.decision;
+  const agreed = own.code === refused.code;
+  const ownDetails = agreed && typeof own.details === "object" && own.details !== null ? own.details : {};
+  return deny(refused.code, agreed ? own.message : `refused by tool ${request.tool}: ${refused.message}`, {
+    ...ownDetails,
+    reported_by: request.tool,
+    gate,
+  });
+}
+
+/** The ids of the stages whose grants give `action` to `tool`, in workflow order. */
+function stagesGranting(workflow: CompiledWorkflow, tool: string, action: string): string[] {
+  return workflow.definition.stages
+    .filter((stage) => stage.grants.some((grant) => grant.audience === tool && grant.actions.includes(action)))
+    .map((stage) => stage.id);
 }
 
 /** The token's jti is spent for good only when no grant has a use left; on the last stage that may complete the sequence. */
@@ -646,6 +687,14 @@ function planCapability(
     uses: grant.uses,
     ...(grant.sum === undefined ? {} : { sum: grant.sum }),
   }));
+  const aud = [...new Set(stage.grants.map((grant) => grant.audience))];
+  // What the other stages grant this token's tools, so a verifier can tell a skipped
+  // stage (SEQUENCE_VIOLATION) from an action no stage grants (SCOPE_EXCEEDED) offline.
+  const other_stages = workflow.definition.stages.flatMap((other) =>
+    other.id === stage.id
+      ? []
+      : other.grants.filter((grant) => aud.includes(grant.audience)).map((grant) => ({ stage: other.id, tool: grant.audience, actions: grant.actions })),
+  );
   return {
     stage: stageIndex,
     stageId: stage.id,
@@ -653,8 +702,9 @@ function planCapability(
     iat,
     nbf: iat,
     exp: iat + stage.ttl_seconds,
-    aud: [...new Set(stage.grants.map((grant) => grant.audience))],
+    aud,
     authorization_details,
+    ...(other_stages.length > 0 ? { other_stages } : {}),
     evidence,
     ...(state.record.actorJkt ? { cnf: { jkt: state.record.actorJkt } } : {}),
   };

@@ -1,4 +1,5 @@
 import type { ReasonCode } from "../errors.js";
+import type { ReportedRefusal } from "./offline-refusals.js";
 
 /** Facts fixed when a sequence starts; never change afterwards. */
 export interface SequenceRecord {
@@ -133,6 +134,8 @@ export interface CapabilityClaims {
   workflow: string;
   receipt: string;
   authorization_details: AuthorizationDetail[];
+  /** What the workflow's other stages grant this token's tools (SEQUENCE_VIOLATION offline). */
+  other_stages?: OtherStageGrant[];
   evidence: { digest: string; items: { iss: string; type: string; jti: string }[] } | null;
   /** RFC 9449 / RFC 7800: the capability is bound to the key with this thumbprint. */
   cnf?: { jkt: string };
@@ -148,6 +151,13 @@ export interface AuthorizationDetail {
   where?: string;
   uses: number;
   sum?: { arg: string; max: number | string };
+}
+
+/** A grant of another stage than the capability's, to one of its tools: where an action belongs. */
+export interface OtherStageGrant {
+  stage: string;
+  tool: string;
+  actions: string[];
 }
 
 export interface AttestationClaims {
@@ -214,6 +224,8 @@ export type LedgerRequest =
       /** The DPoP proof the agent sent the tool, with the tool's request method and URL. */
       dpop?: { proof: DpopPresentation; htm: string; htu: string } | undefined;
       signals?: ConsultedSignal[] | undefined;
+      /** Set when the tool's own offline check refused this capability and reports it: never an ALLOW. */
+      refused?: ReportedRefusal | undefined;
     }
   | { kind: "evidence"; attestation: AttestationCheck; fresh: Fresh; signals?: ConsultedSignal[] | undefined }
   | { kind: "approval"; approval: ApprovalCheck; fresh: Fresh; signals?: ConsultedSignal[] | undefined }
@@ -281,6 +293,7 @@ export interface MintPlan {
   exp: number;
   aud: string[];
   authorization_details: AuthorizationDetail[];
+  other_stages?: OtherStageGrant[];
   /** The attestations, then the approvals, that opened the stage. */
   evidence: EvidenceItem[];
   cnf?: { jkt: string };

@@ -44,6 +44,7 @@ export const CapabilityClaimsSchema = z.object({
       sum: z.object({ arg: z.string(), max: z.union([z.number(), z.string()]) }).optional(),
     }),
   ),
+  other_stages: z.array(z.object({ stage: Id, tool: Id, actions: z.array(z.string()) })).optional(),
   evidence: z
     .object({
       digest: Id,

@@ -36,6 +36,7 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 export async function verifyJws(token: unknown, options: VerifyJwsOptions): Promise<JwsResult> {
   if (typeof token !== "string") return fail("token is not a string");
   if (token.length > TOKEN_MAX_BYTES) return fail(`token is longer than ${TOKEN_MAX_BYTES} bytes`);
+  if (token.endsWith(".") && COMPACT_JWS.test(`${token}A`)) return fail("token is unsigned (its signature part is empty)");
   if (!COMPACT_JWS.test(token)) return fail("token is not a compact JWS");
   // jose accepts base64url whose unused trailing bits are set; such a second
   // spelling of the same token would also hash differently. Refuse it.

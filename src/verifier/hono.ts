@@ -25,6 +25,10 @@ export interface RequireCapabilityOptions {
  * Baton's code.
  */
 export function requireCapability(verifier: Verifier, options: RequireCapabilityOptions) {
+  // Every request would need the gate: fail when the route is set up, not on each request.
+  if (!verifier.online) {
+    throw new TypeError("requireCapability: the verifier has no apiKey (the tool's Baton API key, role tool:<id>), so it cannot call the gate");
+  }
   return createMiddleware<{ Variables: CapabilityVariables }>(async function requireCapabilityMiddleware(c, next) {
     const match = /^(Bearer|DPoP) ([A-Za-z0-9_.-]+)$/i.exec(c.req.header("authorization") ?? "");
     if (!match?.[2]) {

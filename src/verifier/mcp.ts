@@ -19,6 +19,10 @@
  * HTTP `DPoP` header, checked against `POST` and the MCP endpoint's URL; on stdio,
  * supply `options.dpop`.
  *
+ * A refusal of a genuine capability by the offline check is receipted at the gate
+ * too (see `Verifier.authorize`), so `baton/receipt` is set for it; only junk (a bad
+ * signature, an unknown key) has none. A verifier without `apiKey` is refused here.
+ *
  * On refusal the handler never runs and the call answers an MCP tool error (not a
  * JSON-RPC error, so the agent sees it), with no `structuredContent`, so tools with
  * an `outputSchema` still validate:
@@ -98,6 +102,9 @@ export function guardMcpServer<S extends McpServer>(server: S, verifier: Verifie
     throw new TypeError("guardMcpServer: this McpServer has no _registeredTools/_createRegisteredTool; unsupported @modelcontextprotocol/sdk version");
   }
   if (guardedServers.has(server)) throw new TypeError("guardMcpServer: this server is already guarded");
+  if (!verifier.online) {
+    throw new TypeError("guardMcpServer: the verifier has no apiKey (the tool's Baton API key, role tool:<id>), so it cannot call the gate");
+  }
   guardedServers.add(server);
 
   const authorizeCall = async (tool: Tool, registeredName: string, args: unknown, extra: ToolCallExtra) => {

@@ -2,6 +2,7 @@ import { decodeProtectedHeader } from "jose";
 import { REASON_STATUS, type ReasonCode } from "../errors.js";
 import { CLOCK_SKEW_MAX_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS } from "../limits.js";
 import { compileCondition } from "../policy/cel.js";
+import { type OfflineRefusalCode, stageSkipped } from "../policy/offline-refusals.js";
 import type { AuthorizationDetail, CapabilityClaims } from "../policy/types.js";
 import { CapabilityClaimsSchema } from "../tokens/capability.js";
 import { sha256 } from "../tokens/digest.js";
@@ -18,7 +19,11 @@ export interface VerifierOptions {
   audience: string;
   /** Where Baton answers, when it differs from `issuer` (default: `issuer`). */
   baseUrl?: string;
-  /** This tool's API key (role `tool:<audience>`), for `redeem`, `authorize` and `reportOutcome`. */
+  /**
+   * This tool's API key (role `tool:<audience>`), for `redeem`, `authorize` and `reportOutcome`.
+   * Without it the verifier only verifies offline: those calls throw TOOL_CREDENTIAL_MISSING,
+   * and `requireCapability` / `guardMcpServer` refuse it when they are set up.
+   */
   apiKey?: string;
   /** Pin the issuer's keys instead of fetching `/.well-known/jwks.json`. */
   jwks?: { keys: import("jose").JWK[] };
@@ -57,11 +62,17 @@ export interface Authorized {
 export type Outcome = "succeeded" | "failed" | "unknown";
 
 export interface Verifier {
+  /** Whether it can call the gate (it has an `apiKey`); `verify()` works either way. */
+  readonly online: boolean;
   /** Offline: signature (JWKS), typ, iss, aud, time, action, `where` on the args, DPoP proof. Throws VerifierError. */
   verify(token: string, request: ActionRequest): Promise<VerifiedCapability>;
   /** Online: the gate — one-time use, stage still current, not sealed. Returns the ALLOW receipt. */
   redeem(token: string, request: ActionRequest): Promise<{ receipt: string; sealed: boolean }>;
-  /** verify, then redeem: the one call most tool servers need. */
+  /**
+   * verify, then redeem: the one call most tool servers need. An offline refusal of a
+   * capability whose signature verified is reported to the gate, which receipts it
+   * (the thrown VerifierError carries that receipt); junk is refused without a call.
+   */
   authorize(token: string, request: ActionRequest): Promise<Authorized>;
   /** After acting: report what happened to the redeemed action; Baton receipts it. */
   reportOutcome(receipt: string, outcome: Outcome, detail?: string): Promise<{ receipt: string }>;
@@ -83,6 +94,14 @@ export function createVerifier(options: VerifierOptions): Verifier {
     : remoteKeySet(`${base}/.well-known/jwks.json`, { fetch: doFetch, now });
   const conditions = new Map<string, ReturnType<typeof compileCondition>>();
 
+  /** Refusals of a capability whose signature verified: reported to the gate by `authorize`. */
+  const genuine = new WeakSet<VerifierError>();
+  const refuse = (code: OfflineRefusalCode, message: string, details?: unknown): VerifierError => {
+    const error = new VerifierError(code, message, details === undefined ? {} : { details });
+    genuine.add(error);
+    return error;
+  };
+
   async function verify(token: string, request: ActionRequest): Promise<VerifiedCapability> {
     let kid: unknown;
     try {
@@ -97,16 +116,33 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!parsed.success) throw new VerifierError("TOKEN_INVALID", "capability claims are malformed", { details: parsed.error.issues });
     const claims = parsed.data;
     if (claims.iss !== options.issuer) throw new VerifierError("TOKEN_INVALID", `issuer ${claims.iss} is not ${options.issuer}`);
+    // From here on the capability is Baton's: the checks run in the gate's order
+    // (audience, DPoP, time, scope, conditions), so both give the same first code.
     if (!claims.aud.includes(options.audience)) {
-      throw new VerifierError("AUDIENCE_MISMATCH", `capability is not addressed to ${options.audience}`, { details: { aud: claims.aud } });
+      throw refuse("AUDIENCE_MISMATCH", `capability is not addressed to ${options.audience}`, { aud: claims.aud });
     }
     const seconds = now() / 1000;
-    if (claims.exp + skew <= seconds) throw new VerifierError("TOKEN_EXPIRED", "capability has expired");
-    if (claims.nbf - skew > seconds) throw new VerifierError("TOKEN_INVALID", "capability is not valid yet");
+    if (claims.cnf) await checkProof(claims.cnf.jkt, token, request, seconds);
+    if (claims.exp + skew <= seconds) throw refuse("TOKEN_EXPIRED", "capability has expired", { exp: claims.exp });
+    if (claims.nbf - skew > seconds) throw refuse("TOKEN_INVALID", "capability is not valid yet", { nbf: claims.nbf });
 
     const args = request.args ?? {};
     const grant = claims.authorization_details.find((d) => d.tool === options.audience && d.actions.includes(request.action));
-    if (!grant) throw new VerifierError("SCOPE_EXCEEDED", `action ${request.action} is not granted to ${options.audience}`);
+    if (!grant) {
+      // The capability names what the workflow's other stages grant its tools.
+      const grantedIn = [
+        ...new Set(
+          (claims.other_stages ?? []).filter((g) => g.tool === options.audience && g.actions.includes(request.action)).map((g) => g.stage),
+        ),
+      ];
+      if (grantedIn.length > 0) {
+        const skipped = stageSkipped(request.action, options.audience, grantedIn, claims.stage);
+        throw refuse(skipped.code, skipped.message, skipped.details);
+      }
+      throw refuse("SCOPE_EXCEEDED", `action ${request.action} is not granted to tool ${options.audience} in stage ${claims.stage}`, {
+        granted: claims.authorization_details.filter((d) => d.tool === options.audience).flatMap((d) => d.actions),
+      });
+    }
     if (grant.where) {
       let condition = conditions.get(grant.where);
       if (!condition) {
@@ -114,23 +150,50 @@ export function createVerifier(options: VerifierOptions): Verifier {
         conditions.set(grant.where, condition);
       }
       const result = condition.evaluate({ args, params: claims.params ?? {} });
-      if (!result.ok) throw new VerifierError("CONDITION_FAILED", result.message, { details: { condition: grant.where } });
+      if (!result.ok) throw refuse("CONDITION_FAILED", result.message, { condition: grant.where, reason: result.reason });
     }
-    if (claims.cnf) await checkProof(claims.cnf.jkt, token, request, seconds);
     return { token, claims, grant, action: request.action, args };
   }
 
   async function checkProof(jkt: string, token: string, request: ActionRequest, seconds: number): Promise<void> {
-    if (!request.dpop) throw new VerifierError("TOKEN_INVALID", "capability is sender-constrained: a DPoP proof is required");
+    if (!request.dpop) throw refuse("TOKEN_INVALID", "capability is sender-constrained: a DPoP proof is required");
     const proof = await checkDpopProof(request.dpop.proof);
-    if (!proof.ok) throw new VerifierError("TOKEN_INVALID", `DPoP proof rejected: ${proof.message}`);
+    if (!proof.ok) throw refuse("TOKEN_INVALID", `DPoP proof rejected: ${proof.message}`);
     const expected = { jkt, htm: request.dpop.htm, htu: request.dpop.htu, ath: await sha256(token) };
     const problem = dpopProblem(proof, expected, seconds, skew, DPOP_PROOF_MAX_AGE_SECONDS);
-    if (problem) throw new VerifierError("TOKEN_INVALID", `DPoP proof rejected: ${problem}`);
+    if (problem) throw refuse("TOKEN_INVALID", `DPoP proof rejected: ${problem}`);
+  }
+
+  /**
+   * Sends an offline refusal of a genuine capability to the gate, which receipts it
+   * as a DENY with the same code (never a use, never an ALLOW), and returns the
+   * refusal with that receipt. When it cannot be receipted (Baton unreachable, the
+   * sequence sealed, ...) the offline refusal stands, with `receipt: null` and the
+   * reason as its `cause`.
+   */
+  async function reported(token: string, request: ActionRequest, refusal: VerifierError): Promise<VerifierError> {
+    let problem: unknown = new Error("the gate answered a refusal report without a receipt");
+    try {
+      await call("/v1/redeem", {
+        token,
+        action: request.action,
+        args: request.args ?? {},
+        ...(request.dpop ? { dpop: request.dpop } : {}),
+        refused: { code: refusal.code, message: refusal.message.slice(0, 500) },
+      });
+    } catch (error) {
+      if (error instanceof VerifierError && error.code === refusal.code && error.receipt) {
+        return new VerifierError(refusal.code, refusal.message, { details: refusal.details, receipt: error.receipt });
+      }
+      problem = error;
+    }
+    return new VerifierError(refusal.code, refusal.message, { details: refusal.details, cause: problem });
   }
 
   async function call(path: string, body: unknown): Promise<Record<string, unknown>> {
-    if (!options.apiKey) throw new TypeError("createVerifier: apiKey (the tool's credential) is required to call the gate");
+    if (!options.apiKey) {
+      throw new VerifierError("TOOL_CREDENTIAL_MISSING", `this tool server has no Baton API key (createVerifier's apiKey, role tool:${options.audience}): it cannot call the gate`);
+    }
     let response: Response;
     try {
       response = await doFetch(`${base}${path}`, {
@@ -152,6 +215,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (typeof e.code !== "string" || !(e.code in REASON_STATUS) || e.code === "INTERNAL") {
         throw new VerifierError("ISSUER_UNAVAILABLE", `Baton answered ${response.status}: ${e.message ?? "error"}`);
       }
+      // Baton refused the tool's own credential, not the agent's capability: say so, or the
+      // agent reads "a valid API key is required" as being about itself.
+      if (e.code === "UNAUTHENTICATED" || (e.code === "FORBIDDEN" && path === "/v1/redeem")) {
+        throw new VerifierError("TOOL_CREDENTIAL_REFUSED", `Baton refused this tool server's own API key (${e.code}: ${e.message ?? ""}); the capability was not judged`);
+      }
       throw new VerifierError(e.code as ReasonCode, e.message ?? e.code, { details: e.details, receipt: e.receipt ?? null });
     }
     return json;
@@ -166,11 +234,20 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   return {
+    online: Boolean(options.apiKey),
     verify,
     redeem,
     async authorize(token, request) {
-      // Offline first: a token that cannot be right never costs a round trip (or a use).
-      const capability = await verify(token, request);
+      // Offline first: a token that cannot be right never costs a use. Junk (bad
+      // signature, unknown key, oversize) is refused without a call; a genuine
+      // capability refused here is reported, so the sequence's chain holds the attempt.
+      let capability: VerifiedCapability;
+      try {
+        capability = await verify(token, request);
+      } catch (error) {
+        if (error instanceof VerifierError && genuine.has(error) && options.apiKey) throw await reported(token, request, error);
+        throw error;
+      }
       const { receipt, sealed } = await redeem(token, request);
       return { capability, receipt, sealed };
     },

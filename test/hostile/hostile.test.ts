@@ -11,8 +11,10 @@ import {
   PARAMS,
   api,
   attest,
+  claimsOf,
   ledgerState,
   publicJwkOf,
+  receipts,
   redeem,
   signedApproval,
   start,
@@ -42,7 +44,11 @@ type RawMode =
   | "oversize";
 
 interface Mutation {
-  kind: "header" | "claims" | "sign" | "raw" | "replay";
+  /** action: the genuine token, presented for another action (capability only). */
+  kind: "header" | "claims" | "sign" | "raw" | "replay" | "action";
+  /** action: what the token is presented for, with these arguments. */
+  action?: string;
+  args?: Record<string, Json>;
   /** header / claims: members to merge (placeholders: "$seq", "$public-jwk", "$foreign-public-jwk", {"$now": offset}). */
   set?: Record<string, Json>;
   /** header / claims: members to remove. */
@@ -81,6 +87,8 @@ interface Target {
   /** The public JWK of the key that verifies the point's tokens (HS256 secret, embedded jwk). */
   publicJwk: Record<string, unknown>;
   present(token: string): Promise<ApiResult<Record<string, any>>>;
+  /** Presents the token for another action (the capability point). */
+  presentFor?(token: string, action: string, args: Record<string, unknown>): Promise<ApiResult<Record<string, any>>>;
 }
 
 const vectors = import.meta.glob("./vectors/**/*.json", { eager: true, import: "default" }) as Record<string, Fixture>;
@@ -140,6 +148,7 @@ const TARGETS: Record<Point, () => Promise<Target>> = {
       alg: "EdDSA",
       publicJwk,
       present: (token) => redeem(KEY.deployer, token, "deploy.canary", { ...PARAMS.deployment, percent: 5 }),
+      presentFor: (token, action, args) => redeem(KEY.deployer, token, action, args),
     };
   },
 
@@ -323,10 +332,15 @@ async function attack(point: Point, fixture: Fixture) {
     const first = await target.present(target.token);
     expect(first.status, `first presentation: ${JSON.stringify(first.body)}`).toBe(200);
     if (mutation.then) presented = await mutate(target, target.token, mutation.then);
-  } else {
+  } else if (mutation.kind !== "action") {
     presented = await mutate(target, target.token, mutation);
   }
   const before = await ledgerState(target.seq);
+  if (mutation.kind === "action") {
+    if (!target.presentFor || !mutation.action) throw new Error(`${point}: an action mutation needs a capability and an action`);
+    const result = await target.presentFor(presented, mutation.action, mutation.args ?? {});
+    return { result, before, after: await ledgerState(target.seq) };
+  }
   const result = await target.present(presented);
   return { result, before, after: await ledgerState(target.seq) };
 }
@@ -375,13 +389,60 @@ describe("capability in the verifier library (offline)", async () => {
   for (const [name, fixture] of (byPoint.get("capability") ?? []).filter(([, f]) => f.mutation.kind !== "replay")) {
     it(`${name} → ${offline(fixture.expect)}`, async () => {
       const target = await TARGETS.capability();
-      const token = await mutate(target, target.token, fixture.mutation);
-      const refused = await verifier.verify(token, { action: "deploy.canary", args: { ...PARAMS.deployment, percent: 5 } }).then(
+      const { mutation } = fixture;
+      const token = mutation.kind === "action" ? target.token : await mutate(target, target.token, mutation);
+      const request = mutation.kind === "action" ? { action: mutation.action ?? "", args: mutation.args ?? {} } : { action: "deploy.canary", args: { ...PARAMS.deployment, percent: 5 } };
+      const refused = await verifier.verify(token, request).then(
         () => null,
         (e: unknown) => e,
       );
       expect(refused).toBeInstanceOf(VerifierError);
       expect((refused as InstanceType<typeof VerifierError>).code).toBe(offline(fixture.expect));
+    });
+  }
+});
+
+// Through authorize(), as a tool server calls it: a refusal of a genuine capability
+// is reported to the gate and lands in the sequence's chain with the same code;
+// junk (anything that does not verify as Baton's) is refused without a call.
+describe("capability through the verifier's authorize() (offline check, then the gate)", async () => {
+  const { exports } = await import("cloudflare:workers");
+  const { createVerifier, VerifierError } = await import("../../src/verifier/index.js");
+  const calls: string[] = [];
+  const fetchWorker: typeof fetch = (input, init) => {
+    const request = new Request(input as RequestInfo, init);
+    calls.push(new URL(request.url).pathname);
+    return exports.default.fetch(request);
+  };
+  const verifier = createVerifier({ issuer: "https://baton.test", audience: "deployer", baseUrl: "https://baton.test", apiKey: KEY.deployer, fetch: fetchWorker });
+  for (const [name, fixture] of (byPoint.get("capability") ?? []).filter(([, f]) => f.mutation.kind !== "replay")) {
+    const genuine = fixture.mutation.kind === "action";
+    it(`${name} → ${genuine ? `${fixture.expect}, receipted` : "refused offline, no call"}`, async () => {
+      const target = await TARGETS.capability();
+      const { mutation } = fixture;
+      const token = genuine ? target.token : await mutate(target, target.token, mutation);
+      const request = genuine ? { action: mutation.action ?? "", args: mutation.args ?? {} } : { action: "deploy.canary", args: { ...PARAMS.deployment, percent: 5 } };
+      const before = await ledgerState(target.seq);
+      const chainBefore = await receipts(target.seq);
+      calls.length = 0;
+      const refused = await verifier.authorize(token, request).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(VerifierError);
+      const error = refused as InstanceType<typeof VerifierError>;
+      const chainAfter = await receipts(target.seq);
+      expect(await ledgerState(target.seq)).toEqual(before);
+      if (genuine) {
+        expect(error.code).toBe(fixture.expect);
+        expect(chainAfter).toHaveLength(chainBefore.length + 1);
+        expect(error.receipt).toBe(chainAfter.at(-1));
+        expect(claimsOf(error.receipt as string)).toMatchObject({ decision: "DENY", code: fixture.expect, effects: [] });
+      } else {
+        expect(error.receipt).toBeNull();
+        expect(chainAfter).toEqual(chainBefore);
+        expect(calls.filter((path) => path !== "/.well-known/jwks.json")).toEqual([]);
+      }
     });
   }
 });

@@ -421,7 +421,12 @@ function redeem(wf: ModelWorkflow, s: ModelSequence, token: TokenFacts, tool: st
   if (s.live?.jti !== token.jti) return deny(wf, s, "redeem", "TOKEN_INVALID", "superseded");
   // "action not granted to this tool in this stage" / "a grant's uses ... exhausted" → SCOPE_EXCEEDED.
   const matching = stage.grants.map((g, i) => ({ g, i })).filter(({ g }) => g.tool === tool && g.actions.includes(action));
-  if (matching.length === 0) return deny(wf, s, "redeem", "SCOPE_EXCEEDED", "not-granted");
+  if (matching.length === 0) {
+    // "an action (with its tool) that the workflow grants only in another stage" → SEQUENCE_VIOLATION.
+    const elsewhere = wf.stages.some((other) => other.id !== stage.id && other.grants.some((g) => g.tool === tool && g.actions.includes(action)));
+    if (elsewhere) return deny(wf, s, "redeem", "SEQUENCE_VIOLATION", "granted-in-another-stage");
+    return deny(wf, s, "redeem", "SCOPE_EXCEEDED", "not-granted");
+  }
   const usable = matching.find(({ g, i }) => (s.uses[i] ?? 0) < g.uses);
   if (!usable) return deny(wf, s, "redeem", "SCOPE_EXCEEDED", "grant-used-up");
 

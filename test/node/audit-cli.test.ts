@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -33,44 +32,43 @@ describe("baton audit verify", () => {
   }
 
   it("prints a timeline with time, kind, stage, decision, code and actor", () => {
-    const { stdout } = baton("audit", "verify", "valid.jsonl", "--jwks", "jwks.json", "--workflows", join(ROOT, "examples", "workflows"));
+    const { stdout } = baton("audit", "verify", "valid.txt", "--jwks", "jwks.json", "--workflows", join(ROOT, "examples", "workflows"));
     expect(stdout).toMatch(/^\s+0\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+start\s+canary\s+ALLOW\s+orchestrator$/m);
-    expect(stdout).toMatch(/^\s+1\s+\S+\s+redeem\s+canary\s+DENY\s+SCOPE_EXCEEDED\s+tool:deployer$/m);
+    expect(stdout).toMatch(/^\s+1\s+\S+\s+redeem\s+canary\s+DENY\s+SEQUENCE_VIOLATION\s+tool:deployer$/m);
+    // A tool's reported offline refusal replays like any other decision.
+    expect(stdout).toMatch(/^\s+3\s+\S+\s+redeem\s+canary\s+DENY\s+CONDITION_FAILED\s+tool:deployer$/m);
   });
 
   it("usage errors and unreadable input exit 2", () => {
-    expect(baton("audit", "verify", "valid.jsonl").code).toBe(2);
-    expect(baton("audit", "verify", "missing.jsonl", "--jwks", "jwks.json", "--workflows", ".").code).toBe(2);
-    expect(baton("audit", "verify", "valid.jsonl", "--jwks", "expected.json", "--workflows", join(ROOT, "examples", "workflows")).code).toBe(2);
+    expect(baton("audit", "verify", "valid.txt").code).toBe(2);
+    expect(baton("audit", "verify", "missing.txt", "--jwks", "jwks.json", "--workflows", ".").code).toBe(2);
+    expect(baton("audit", "verify", "valid.txt", "--jwks", "expected.json", "--workflows", join(ROOT, "examples", "workflows")).code).toBe(2);
     // A directory without the chain's workflow version cannot replay it.
-    expect(baton("audit", "verify", "valid.jsonl", "--jwks", "jwks.json", "--workflows", join(ROOT, "test", "fixtures", "workflows")).code).toBe(2);
+    expect(baton("audit", "verify", "valid.txt", "--jwks", "jwks.json", "--workflows", join(ROOT, "test", "fixtures", "workflows")).code).toBe(2);
   });
 });
 
 describe("baton audit whatif", () => {
-  it("lists the decisions another version would change, with the condition", () => {
-    const dir = mkdtempSync(join(tmpdir(), "baton-whatif-"));
-    const workflow = JSON.parse(readFileSync(join(ROOT, "examples", "workflows", "deployment.json"), "utf8"));
-    workflow.stages[0].grants[0].where = "args.service == params.service && args.version == params.version && args.percent <= 2";
-    writeFileSync(join(dir, "deployment.json"), JSON.stringify(workflow));
-    const { code, stdout } = baton("audit", "whatif", "valid.jsonl", "--workflows", dir, "--jwks", "jwks.json");
+  it("lists the decisions another version would change, with the condition (the README's examples/whatif/stricter)", () => {
+    const dir = join(ROOT, "examples", "whatif", "stricter");
+    const { code, stdout } = baton("audit", "whatif", "valid.txt", "--workflows", dir, "--jwks", "jwks.json");
     expect(code).toBe(0);
     expect(stdout).toMatch(/ALLOW → DENY CONDITION_FAILED\s+\(args\.service == params\.service .* <= 2\)/);
-    expect(stdout).toMatch(/\d+ of 7 decisions would change\./);
-    const same = baton("audit", "whatif", "valid.jsonl", "--workflows", join(ROOT, "examples", "workflows"), "--workflow", "deployment", "--json");
-    expect(JSON.parse(same.stdout)).toMatchObject({ decisions: 7, changed: 0 });
+    expect(stdout).toMatch(/\d+ of 8 decisions would change\./);
+    const same = baton("audit", "whatif", "valid.txt", "--workflows", join(ROOT, "examples", "workflows"), "--workflow", "deployment", "--json");
+    expect(JSON.parse(same.stdout)).toMatchObject({ decisions: 8, changed: 0 });
   });
 });
 
 describe("baton inspect", () => {
   it("names the kind, checks the signature against a JWKS, prints human times", () => {
-    const receipt = readFileSync(join(CHAINS, "valid.jsonl"), "utf8").split("\n")[0] ?? "";
+    const receipt = readFileSync(join(CHAINS, "valid.txt"), "utf8").split("\n")[0] ?? "";
     const shown = baton("inspect", receipt, "--jwks", "jwks.json");
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/^kind\s+receipt$/m);
     expect(shown.stdout).toMatch(/^signature\s+valid \(kid golden-test-1\)$/m);
     expect(shown.stdout).toMatch(/^at\s+\d+ \(\d{4}-\d\d-\d\dT/m);
-    const forged = readFileSync(join(CHAINS, "resigned-unknown-key.jsonl"), "utf8").split("\n")[3] ?? "";
+    const forged = readFileSync(join(CHAINS, "resigned-unknown-key.txt"), "utf8").split("\n")[3] ?? "";
     expect(baton("inspect", forged, "--jwks", "jwks.json").code).toBe(1);
     expect(baton("inspect", "not-a-token").code).toBe(2);
   });

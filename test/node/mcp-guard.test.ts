@@ -155,15 +155,15 @@ describe.each([
     }
   });
 
-  it("refuses another tool with the canary capability (SCOPE_EXCEEDED) without running it, nor spending the capability", async () => {
+  it("refuses a later stage's tool (SEQUENCE_VIOLATION) and one no stage grants (SCOPE_EXCEEDED), receipted, without running them or spending the capability", async () => {
     const { capability } = await startDeployment(baton);
     const session = await connect(capability);
     try {
-      expectRefusal(await session.call("deploy.rollout", { service: "checkout", version: "2.4.1" }), "SCOPE_EXCEEDED", "none");
+      expectRefusal(await session.call("deploy.rollout", { service: "checkout", version: "2.4.1" }), "SEQUENCE_VIOLATION", "receipt");
       expect(ran.rollout).toBe(0);
-      expectRefusal(await session.call("status"), "SCOPE_EXCEEDED", "none");
+      expectRefusal(await session.call("status"), "SCOPE_EXCEEDED", "receipt");
       expect(ran.status).toBe(0);
-      // Refused offline: the capability's one use is still there.
+      // Refused offline and reported (receipted), never redeemed: the capability's one use is still there.
       expect((await session.call("deploy.canary", canary)).isError).toBeFalsy();
       expect(ran.canary).toBe(1);
     } finally {
@@ -182,19 +182,19 @@ describe.each([
     }
   });
 
-  it("refuses arguments outside the grant (CONDITION_FAILED); nothing runs", async () => {
+  it("refuses arguments outside the grant (CONDITION_FAILED), receipted; nothing runs", async () => {
     const { capability } = await startDeployment(baton);
     const session = await connect(capability);
     try {
-      expectRefusal(await session.call("deploy.canary", { ...canary, percent: 50 }), "CONDITION_FAILED", "none");
-      expectRefusal(await session.call("deploy.canary", { ...canary, service: "billing" }), "CONDITION_FAILED", "none");
+      expectRefusal(await session.call("deploy.canary", { ...canary, percent: 50 }), "CONDITION_FAILED", "receipt");
+      expectRefusal(await session.call("deploy.canary", { ...canary, service: "billing" }), "CONDITION_FAILED", "receipt");
       expect(ran.canary).toBe(0);
     } finally {
       await session.close();
     }
   });
 
-  it("refuses a capability that is not a Baton token (TOKEN_INVALID)", async () => {
+  it("refuses a capability that is not a Baton token (TOKEN_INVALID) offline, without a receipt", async () => {
     const session = await connect("not.a.token");
     try {
       expectRefusal(await session.call("deploy.canary", canary), "TOKEN_INVALID", "none");
@@ -212,12 +212,12 @@ describe("guardMcpServer", () => {
     const { capability } = await startDeployment(baton, { actor_jwk: publicJwk });
     const proof = (htu: string) => createDpopProof(privateKey, publicJwk, { htm: "POST", htu, accessToken: capability, iat: Math.floor(Date.now() / 1000) });
 
-    // A stolen token alone, or with a proof made for another URL, is refused offline (the use is not spent).
+    // A stolen token alone, or with a proof made for another URL, is refused offline (the use is not spent) and receipted.
     const wrongProofs: Record<string, string>[] = [{}, { dpop: await proof("https://elsewhere.example/mcp") }];
     for (const headers of wrongProofs) {
       const session = await overHttp(undefined, { authorization: `DPoP ${capability}`, ...headers });
       try {
-        expectRefusal(await session.call("deploy.canary", canary), "TOKEN_INVALID", "none");
+        expectRefusal(await session.call("deploy.canary", canary), "TOKEN_INVALID", "receipt");
       } finally {
         await session.close();
       }
@@ -266,5 +266,34 @@ describe("guardMcpServer", () => {
   it("refuses to guard a server twice (a second guard would spend the single use twice)", () => {
     const server = guardMcpServer(new McpServer({ name: "deployer", version: "1.0.0" }), verifier);
     expect(() => guardMcpServer(server, verifier)).toThrow(/already guarded/);
+  });
+
+  it("refuses, when set up, a verifier without the tool's apiKey (every call would need the gate)", () => {
+    const offline = createVerifier({ issuer: baton.issuer, audience: "deployer", baseUrl: baton.base });
+    expect(() => guardMcpServer(new McpServer({ name: "deployer", version: "1.0.0" }), offline)).toThrow(/apiKey/);
+  });
+
+  it("a tool server whose own API key Baton refuses tells the agent so (TOOL_CREDENTIAL_REFUSED), and runs nothing", async () => {
+    const { capability } = await startDeployment(baton);
+    const wrong = createVerifier({ issuer: baton.issuer, audience: "deployer", baseUrl: baton.base, apiKey: "a-key-baton-does-not-know" });
+    const server = guardMcpServer(new McpServer({ name: "deployer", version: "1.0.0" }), wrong);
+    let runs = 0;
+    server.registerTool("deploy.canary", { inputSchema: { service: z.string(), version: z.string(), percent: z.number() } }, async () => {
+      runs++;
+      return { content: [{ type: "text", text: "deployed" }] };
+    });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new Client({ name: "agent-7", version: "1.0.0" });
+    await client.connect(clientSide);
+    try {
+      const result = (await client.callTool({ name: "deploy.canary", arguments: canary, _meta: { "baton/capability": capability } })) as CallToolResult;
+      expectRefusal(result, "TOOL_CREDENTIAL_REFUSED", "none");
+      expect(result.content[0]).toMatchObject({ text: expect.stringMatching(/this tool server's own API key/) });
+      expect(runs).toBe(0);
+    } finally {
+      await client.close();
+      await server.close();
+    }
   });
 });

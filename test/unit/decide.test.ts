@@ -124,8 +124,60 @@ describe("decide(): the gate", () => {
     expect(decide(workflow, reissued, redeem(), NOW)).toMatchObject({ code: "TOKEN_INVALID", message: /superseded/ });
   });
 
-  it("an ungranted action is SCOPE_EXCEEDED; a false or erroring condition is CONDITION_FAILED", () => {
-    expect(decide(workflow, state(), redeem({}, canaryArgs, "deploy.rollout"), NOW).code).toBe("SCOPE_EXCEEDED");
+  it("an action another stage grants is SEQUENCE_VIOLATION naming both stages; one no stage grants is SCOPE_EXCEEDED", () => {
+    // Skipping the canary: the rollout is granted to the deployer, but by the later stage.
+    expect(decide(workflow, state(), redeem({}, PARAMS, "deploy.rollout"), NOW)).toMatchObject({
+      decision: "DENY",
+      code: "SEQUENCE_VIOLATION",
+      effects: [],
+      details: { action: "deploy.rollout", tool: "deployer", granted_in: ["rollout"], current_stage: "canary" },
+    });
+    // In the rollout stage, the canary's action belongs to a closed stage.
+    const rollout = state({ stage: 1, capability: { jti: "cap-2", exp: NOW_S + 600, reissues: 0 } });
+    expect(decide(workflow, rollout, redeem({ jti: "cap-2", stage: "rollout" }, canaryArgs, "deploy.canary"), NOW)).toMatchObject({
+      code: "SEQUENCE_VIOLATION",
+      details: { granted_in: ["canary"], current_stage: "rollout" },
+    });
+    // Granted by no stage, or by another stage to another tool: the request exceeds the workflow.
+    expect(decide(workflow, state(), redeem({}, PARAMS, "deploy.delete"), NOW).code).toBe("SCOPE_EXCEEDED");
+    const otherTool = { ...(redeem({ aud: ["deployer", "db"] }, PARAMS, "deploy.rollout") as Extract<LedgerRequest, { kind: "redeem" }>), tool: "db" };
+    expect(decide(workflow, state(), otherTool, NOW).code).toBe("SCOPE_EXCEEDED");
+  });
+
+  it("a capability names what the other stages grant its tools, for the verifier", () => {
+    const started = decide(workflow, state({ capability: null }), { kind: "start", params: PARAMS, subject: "user:alice", actor: "agent-7", orchestrator: "o", fresh: { jti: "cap-1" } }, NOW);
+    expect(started.mint?.other_stages).toEqual([{ stage: "rollout", tool: "deployer", actions: ["deploy.rollout"] }]);
+  });
+
+  it("a tool's report of its offline refusal is a DENY with its code: nothing spent, never an ALLOW", () => {
+    const report = (code: "CONDITION_FAILED" | "TOKEN_EXPIRED" | "SEQUENCE_VIOLATION", request = redeem()) =>
+      ({ ...request, refused: { code, message: "refused offline" } }) as LedgerRequest;
+    // The gate's own checks would allow this one (e.g. the tool's clock is ahead): still a DENY, with the tool's code.
+    expect(decide(workflow, state(), report("TOKEN_EXPIRED"), NOW)).toMatchObject({
+      decision: "DENY",
+      code: "TOKEN_EXPIRED",
+      effects: [],
+      mint: null,
+      message: "refused by tool deployer: refused offline",
+      details: { reported_by: "deployer", gate: "ALLOW" },
+    });
+    // The gate agrees: its own message and details, and who reported it.
+    expect(decide(workflow, state(), report("SEQUENCE_VIOLATION", redeem({}, PARAMS, "deploy.rollout")), NOW)).toMatchObject({
+      code: "SEQUENCE_VIOLATION",
+      details: { granted_in: ["rollout"], current_stage: "canary", reported_by: "deployer", gate: "SEQUENCE_VIOLATION" },
+    });
+    // The gate would refuse for another reason first: the tool's code stands, the gate's is recorded.
+    const spent = new Set([nonceKey("capability", "cap-1")]);
+    expect(decide(workflow, state({}, spent), report("CONDITION_FAILED"), NOW)).toMatchObject({
+      code: "CONDITION_FAILED",
+      details: { gate: "REPLAY_NONCE" },
+      effects: [],
+    });
+    // Nothing unseals: a report to a sealed sequence is SEALED_SEQUENCE like anything else.
+    expect(decide(workflow, state({ status: "sealed", sealReason: "completed" }), report("CONDITION_FAILED"), NOW).code).toBe("SEALED_SEQUENCE");
+  });
+
+  it("a false or erroring condition is CONDITION_FAILED", () => {
     const tooMuch = decide(workflow, state(), redeem({}, { ...canaryArgs, percent: 11 }), NOW);
     expect(tooMuch).toMatchObject({ code: "CONDITION_FAILED", details: { reason: "false" } });
     // `percent` missing: CEL raises "no such key", which must deny, never allow.

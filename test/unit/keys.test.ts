@@ -62,7 +62,7 @@ describe("strict JWS verification", async () => {
 
   it("refuses alg none in any spelling, and an unsigned token", async () => {
     for (const alg of ["none", "None", "NONE", "nOnE"]) {
-      expect(await refusal(`${enc({ alg, typ: TYP.attestation, kid: "k1" })}.${enc({ ok: true })}.`)).toMatch(/compact JWS/);
+      expect(await refusal(`${enc({ alg, typ: TYP.attestation, kid: "k1" })}.${enc({ ok: true })}.`)).toMatch(/unsigned/);
       expect(await refusal(`${enc({ alg, typ: TYP.attestation, kid: "k1" })}.${enc({ ok: true })}.AA`)).toMatch(/algorithm/);
     }
   });

@@ -33,6 +33,7 @@ export async function batonUnderTest(): Promise<BatonUnderTest> {
 export const DEV_KEY = {
   orchestrator: "dev-orchestrator-key",
   agent: "dev-agent-key",
+  auditor: "dev-auditor-key",
   deployer: "dev-tool-deployer-key",
   db: "dev-tool-db-key",
   observability: "dev-tool-observability-key",

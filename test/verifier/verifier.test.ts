@@ -72,7 +72,11 @@ describe(`verifier (${baton.runtime})`, () => {
     const now = Date.now();
     const code = async (token: string, action = "deploy.canary", args: Record<string, unknown> = canary, over = v) =>
       (await refusal(over.verify(token, { action, args }))).code;
-    expect(await code(capability, "deploy.rollout")).toBe("SCOPE_EXCEEDED");
+    // The rollout is granted by a later stage: skipping to it is the step-order attack.
+    const skipped = await refusal(v.verify(capability, { action: "deploy.rollout", args: canary }));
+    expect([skipped.code, skipped.status]).toEqual(["SEQUENCE_VIOLATION", 409]);
+    expect(skipped.details).toEqual({ action: "deploy.rollout", tool: "deployer", granted_in: ["rollout"], current_stage: "canary" });
+    expect(await code(capability, "deploy.delete")).toBe("SCOPE_EXCEEDED");
     expect(await code(capability, "deploy.canary", { ...canary, percent: 50 })).toBe("CONDITION_FAILED");
     expect(await code(capability, "deploy.canary", { percent: 5 })).toBe("CONDITION_FAILED");
     expect(await code(capability, "deploy.canary", canary, verifier({ issuer: "https://someone-else.example" }))).toBe("TOKEN_INVALID");
@@ -151,8 +155,8 @@ describe(`verifier (${baton.runtime})`, () => {
       });
 
     const skipped = await send("/deploy/rollout", capability);
-    expect(skipped.status).toBe(403);
-    expect(((await skipped.json()) as any).error.code).toBe("SCOPE_EXCEEDED");
+    expect(skipped.status).toBe(409);
+    expect(((await skipped.json()) as any).error).toMatchObject({ code: "SEQUENCE_VIOLATION", details: { granted_in: ["rollout"] } });
     expect((((await (await send("/deploy/canary")).json()) as any).error.code)).toBe("UNAUTHENTICATED");
     const first = await send("/deploy/canary", capability);
     expect(first.status).toBe(200);
@@ -162,5 +166,83 @@ describe(`verifier (${baton.runtime})`, () => {
     expect(ran).toEqual([`canary ${seq}`]);
     // The ledger agrees: one use.
     expect((await call(baton, "GET", `/v1/sequences/${seq}`, DEV_KEY.orchestrator)).body.uses[0].used).toBe(1);
+  });
+
+  it("authorize: every refusal of a genuine capability is receipted at the gate with its code, spending nothing; junk makes no call", async () => {
+    const { seq, capability } = await startDeployment(baton);
+    const gateCalls: unknown[] = [];
+    const watching: typeof fetch = async (input, init) => {
+      if (String(input instanceof Request ? input.url : input).endsWith("/v1/redeem")) gateCalls.push(JSON.parse(String(init?.body)));
+      return baton.fetch(input, init);
+    };
+    const v = verifier({ fetch: watching });
+    const db = verifier({ audience: "db", apiKey: DEV_KEY.db, fetch: watching });
+    const late = verifier({ fetch: watching, now: () => Date.now() + 3600_000 });
+    const attempts: [() => Promise<unknown>, string][] = [
+      [() => v.authorize(capability, { action: "deploy.rollout", args: { service: "checkout", version: "2.4.1" } }), "SEQUENCE_VIOLATION"],
+      [() => v.authorize(capability, { action: "deploy.delete", args: {} }), "SCOPE_EXCEEDED"],
+      [() => v.authorize(capability, { action: "deploy.canary", args: { ...canary, percent: 50 } }), "CONDITION_FAILED"],
+      [() => db.authorize(capability, { action: "db.query", args: {} }), "AUDIENCE_MISMATCH"],
+      [() => late.authorize(capability, { action: "deploy.canary", args: canary }), "TOKEN_EXPIRED"],
+    ];
+    const refusals: VerifierError[] = [];
+    for (const [attempt, expected] of attempts) {
+      const refused = await refusal(attempt());
+      expect(refused.code).toBe(expected);
+      expect(refused.receipt).toMatch(/^eyJ/);
+      refusals.push(refused);
+    }
+    expect(gateCalls).toHaveLength(attempts.length);
+    expect(gateCalls.every((body) => (body as { refused?: unknown }).refused !== undefined)).toBe(true);
+    // The chain holds each of them, with the same code, and nothing was spent.
+    const chain = await baton.fetch(`${baton.base}/v1/sequences/${seq}/receipts`, { headers: { authorization: `Bearer ${DEV_KEY.auditor}` } });
+    const lines = (await chain.text()).trim().split("\n");
+    for (const refused of refusals) expect(lines).toContain(refused.receipt);
+    const codes = lines.map((line) => JSON.parse(atob((line.split(".")[1] as string).replace(/-/g, "+").replace(/_/g, "/"))).code);
+    expect(codes).toEqual([null, "SEQUENCE_VIOLATION", "SCOPE_EXCEEDED", "CONDITION_FAILED", "AUDIENCE_MISMATCH", "TOKEN_EXPIRED"]);
+    expect((await call(baton, "GET", `/v1/sequences/${seq}`, DEV_KEY.orchestrator)).body.uses[0].used).toBe(0);
+    // Junk (not Baton's signature) is refused offline: no call to the gate, no receipt.
+    const [h, p, sig] = capability.split(".") as [string, string, string];
+    const tampered = `${h}.${p}.${sig.slice(0, -2)}${sig.endsWith("AA") ? "BA" : "AA"}`;
+    const junk = await refusal(v.authorize(tampered, { action: "deploy.canary", args: canary }));
+    expect([junk.code, junk.receipt]).toEqual(["TOKEN_INVALID", null]);
+    expect(gateCalls).toHaveLength(attempts.length);
+    // The genuine capability still works: a report never spent it.
+    await expect(v.authorize(capability, { action: "deploy.canary", args: canary })).resolves.toMatchObject({ sealed: false });
+  });
+
+  it("an offline refusal the gate cannot receipt (Baton unreachable) stands, without a receipt", async () => {
+    const { capability } = await startDeployment(baton);
+    const { state, fetch } = countingFetch();
+    const v = verifier({ fetch });
+    await v.verify(capability, { action: "deploy.canary", args: canary }); // keys cached
+    state.down = true;
+    const refused = await refusal(v.authorize(capability, { action: "deploy.rollout", args: {} }));
+    expect([refused.code, refused.receipt]).toEqual(["SEQUENCE_VIOLATION", null]);
+    expect((refused.cause as VerifierError).code).toBe("ISSUER_UNAVAILABLE");
+  });
+
+  it("without an apiKey: verify works, the gate calls say TOOL_CREDENTIAL_MISSING, the middleware refuses at setup", async () => {
+    const { capability } = await startDeployment(baton);
+    const offline = createVerifier({ issuer: baton.issuer, audience: "deployer", baseUrl: baton.base, fetch: baton.fetch });
+    expect(offline.online).toBe(false);
+    await expect(offline.verify(capability, { action: "deploy.canary", args: canary })).resolves.toBeDefined();
+    const missing = await refusal(offline.authorize(capability, { action: "deploy.canary", args: canary }));
+    expect([missing.code, missing.status]).toEqual(["TOOL_CREDENTIAL_MISSING", 500]);
+    expect(missing.message).toMatch(/apiKey/);
+    expect(() => requireCapability(offline, { action: "deploy.canary" })).toThrow(/apiKey/);
+  });
+
+  it("a tool whose own API key is wrong: TOOL_CREDENTIAL_REFUSED, which says it is the tool's credential", async () => {
+    const { seq, capability } = await startDeployment(baton);
+    for (const apiKey of ["not-a-key-baton-knows", DEV_KEY.agent]) {
+      const wrong = verifier({ apiKey });
+      const refused = await refusal(wrong.authorize(capability, { action: "deploy.canary", args: canary }));
+      expect([refused.code, refused.status]).toEqual(["TOOL_CREDENTIAL_REFUSED", 502]);
+      expect(refused.message).toMatch(/this tool server's own API key/);
+      expect(refused.message).not.toMatch(/Authorization: Bearer <key>\)$/);
+    }
+    // Nothing was used.
+    expect((await call(baton, "GET", `/v1/sequences/${seq}`, DEV_KEY.orchestrator)).body.uses[0].used).toBe(0);
   });
 });

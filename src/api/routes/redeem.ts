@@ -11,7 +11,8 @@ import { DecisionSchema, RedeemBody } from "../schemas.js";
 const redeemRoute = authedRoute({
   method: "post",
   path: "/v1/redeem",
-  summary: "The gate (tool server): ALLOW with a receipt before the action runs, or DENY with a code",
+  summary:
+    "The gate (tool server): ALLOW with a receipt before the action runs, or DENY with a code; with `refused`, the receipt of a refusal the tool's offline check made",
   middleware: [requireCaller("tool:*")] as const,
   request: { body: { required: true, content: { "application/json": { schema: RedeemBody } } } },
   responses: { 200: { description: "ALLOW", content: { "application/json": { schema: DecisionSchema } } } },
@@ -42,6 +43,7 @@ export function registerRedeem(app: OpenAPIHono<AppEnv>): void {
         tokenDigest: check.digest,
         // The proof's signature is checked here; its binding, time and one-time jti by the ledger.
         dpop: body.dpop && { proof: await checkDpopProof(body.dpop.proof), htm: body.dpop.htm, htu: body.dpop.htu },
+        ...(body.refused ? { refused: body.refused } : {}),
       }),
     );
   });

@@ -131,10 +131,17 @@ const revokeRoute = authedRoute({
 const receiptsRoute = authedRoute({
   method: "get",
   path: "/v1/sequences/{id}/receipts",
-  summary: "The signed receipt chain as JSON Lines, oldest first (auditor or owning orchestrator)",
+  summary: "The signed receipt chain, one compact JWS per line, oldest first (auditor or owning orchestrator)",
   middleware: [requireCaller("auditor", "orchestrator")] as const,
   request: { params: SequenceIdParam, query: ReceiptsQuery },
-  responses: { 200: { description: "one compact JWS per line", content: { "application/jsonl": { schema: z.string() } } } },
+  responses: {
+    200: {
+      description:
+        "text/plain, UTF-8: one receipt per line, each a compact JWS (RFC 7515 §7.1; alone, each line would be application/jose), " +
+        "LF-terminated, oldest first, streamed page by page. Not JSON: `baton audit verify` reads it as is",
+      content: { "text/plain": { schema: z.string().openapi({ example: "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6ImJhdG9uLXJlY2VpcHQrand0In0.eyJ….sig\n" }) } },
+    },
+  },
 });
 
 export function registerSequences(app: OpenAPIHono<AppEnv>): void {
@@ -299,7 +306,8 @@ export function registerSequences(app: OpenAPIHono<AppEnv>): void {
         controller.close();
       },
     });
-    return new Response(stream, { headers: { "content-type": "application/jsonl; charset=utf-8", "cache-control": "no-store" } });
+    // One compact JWS per line is not JSON Lines: a text type, documented in the OpenAPI document.
+    return new Response(stream, { headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" } });
   });
 }
 

@@ -78,6 +78,13 @@ async function deployment() {
   const canary = { ...params, percent: 5 };
   await call("POST", "/v1/redeem", "dev-tool-deployer-key", { token: capability, action: "deploy.rollout", args: params });
   await call("POST", "/v1/redeem", "dev-tool-deployer-key", { token: capability, action: "deploy.canary", args: { ...canary, percent: 50 } });
+  // A tool's own offline refusal, reported to the gate (what the verifier's authorize() sends).
+  await call("POST", "/v1/redeem", "dev-tool-deployer-key", {
+    token: capability,
+    action: "deploy.canary",
+    args: { ...canary, percent: 20 },
+    refused: { code: "CONDITION_FAILED", message: "condition is false: args.percent <= 10" },
+  });
   await call("POST", "/v1/redeem", "dev-tool-deployer-key", { token: capability, action: "deploy.canary", args: canary });
   await call("POST", "/v1/redeem", "dev-tool-deployer-key", { token: capability, action: "deploy.canary", args: canary });
   const advanced = await call("POST", `/v1/sequences/${seq}/evidence`, "dev-agent-key", { attestation: await attest(seq, { ...params, error_rate: 0.001 }) });
@@ -115,17 +122,17 @@ const flip = (claims) => {
 };
 
 const vectors = {
-  "valid.jsonl": { receipts: r, expect: { valid: true } },
-  "field-changed.jsonl": { receipts: r.map((x, i) => (i === 2 ? payloadEdit(x) : x)), expect: { valid: false, n: 2, reason: "signature" } },
-  "receipt-deleted.jsonl": { receipts: r.filter((_, i) => i !== 2), expect: { valid: false, n: 2, reason: "n is 3" } },
-  "receipts-swapped.jsonl": { receipts: r.map((x, i) => (i === 2 ? r[3] : i === 3 ? r[2] : x)), expect: { valid: false, n: 2, reason: "n is 3" } },
-  "receipt-inserted.jsonl": { receipts: [...r.slice(0, 2), other.receipts[2], ...r.slice(2)], expect: { valid: false, n: 2, reason: "prev" } },
-  "resigned-unknown-key.jsonl": { receipts: await Promise.all(r.map((x, i) => (i === 3 ? resign(x, () => {}, "rogue-1") : x))), expect: { valid: false, n: 3, reason: "unknown key id" } },
-  "resigned-trusted-kid.jsonl": { receipts: await Promise.all(r.map((x, i) => (i === 3 ? resign(x, () => {}, trusted.active) : x))), expect: { valid: false, n: 3, reason: "signature" } },
-  "tail-truncated.jsonl": { receipts: r.slice(0, -1), head: true, expect: { valid: false, n: r.length - 1, reason: "tail is missing" } },
-  "decision-flipped.jsonl": { receipts: await Promise.all(r.map((x, i) => (i === flipAt ? resign(x, flip, "rogue-1") : x))), expect: { valid: false, n: flipAt, reason: "unknown key id" } },
+  "valid.txt": { receipts: r, expect: { valid: true } },
+  "field-changed.txt": { receipts: r.map((x, i) => (i === 2 ? payloadEdit(x) : x)), expect: { valid: false, n: 2, reason: "signature" } },
+  "receipt-deleted.txt": { receipts: r.filter((_, i) => i !== 2), expect: { valid: false, n: 2, reason: "n is 3" } },
+  "receipts-swapped.txt": { receipts: r.map((x, i) => (i === 2 ? r[3] : i === 3 ? r[2] : x)), expect: { valid: false, n: 2, reason: "n is 3" } },
+  "receipt-inserted.txt": { receipts: [...r.slice(0, 2), other.receipts[2], ...r.slice(2)], expect: { valid: false, n: 2, reason: "prev" } },
+  "resigned-unknown-key.txt": { receipts: await Promise.all(r.map((x, i) => (i === 3 ? resign(x, () => {}, "rogue-1") : x))), expect: { valid: false, n: 3, reason: "unknown key id" } },
+  "resigned-trusted-kid.txt": { receipts: await Promise.all(r.map((x, i) => (i === 3 ? resign(x, () => {}, trusted.active) : x))), expect: { valid: false, n: 3, reason: "signature" } },
+  "tail-truncated.txt": { receipts: r.slice(0, -1), head: true, expect: { valid: false, n: r.length - 1, reason: "tail is missing" } },
+  "decision-flipped.txt": { receipts: await Promise.all(r.map((x, i) => (i === flipAt ? resign(x, flip, "rogue-1") : x))), expect: { valid: false, n: flipAt, reason: "unknown key id" } },
   // The same flip signed by a key the auditor was (wrongly) given: only the replay can tell.
-  "decision-flipped-trusted.jsonl": {
+  "decision-flipped-trusted.txt": {
     receipts: await Promise.all(r.map((x, i) => (i === flipAt ? resign(x, flip, "rogue-1") : x))),
     jwks: "jwks-with-rogue.json",
     expect: { valid: false, n: flipAt, reason: "replay gives DENY" },
@@ -134,7 +141,7 @@ const vectors = {
 // Re-chain after the trusted flip so only the replay, not the links, can catch it.
 {
   const { receiptHash } = await import("../../../dist/tokens/receipt.js");
-  const list = vectors["decision-flipped-trusted.jsonl"].receipts;
+  const list = vectors["decision-flipped-trusted.txt"].receipts;
   for (let i = flipAt + 1; i < list.length; i++) {
     const prev = await receiptHash(list[i - 1]);
     list[i] = await resign(list[i], (claims) => {
