@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench:audit`: one sequence with N receipts (default 10,000) under
-// `wrangler dev`, exported as JSON Lines through GET /v1/sequences/:id/receipts
+// `wrangler dev`, exported (one compact JWS per line) through GET /v1/sequences/:id/receipts
 // (streamed page by page), then verified and replayed by `baton audit verify`.
 // Reports export time and size, verification time, and the CLI's peak memory next
 // to the same for a chain a tenth as long (bounded memory: the two should be close).
@@ -66,7 +66,7 @@ async function sequenceWith(count) {
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < count) {
         next++;
-        const answer = await post("/v1/redeem", "dev-tool-deployer-key", { token: started.capability, action: "deploy.rollout", args: {} });
+        const answer = await post("/v1/redeem", "dev-tool-deployer-key", { token: started.capability, action: "deploy.delete", args: {} });
         if (answer.error?.code !== "SCOPE_EXCEEDED") throw new Error(JSON.stringify(answer));
       }
     }),
@@ -100,7 +100,7 @@ writeFileSync(join(work, "jwks.json"), await fetch(`${BASE}/.well-known/jwks.jso
 const results = [];
 for (const count of [Math.max(10, Math.round(TARGET / 10)), TARGET]) {
   const made = await sequenceWith(count);
-  const file = join(work, `chain-${count}.jsonl`);
+  const file = join(work, `chain-${count}.txt`);
   const exported = await exportChain(made.seq, file);
   const verified = verify(file);
   if (verified.code !== 0 || !verified.verdict.valid || verified.verdict.receipts !== count) {
@@ -110,7 +110,7 @@ for (const count of [Math.max(10, Math.round(TARGET / 10)), TARGET]) {
   results.push({ count, made, exported, verified });
 }
 stop();
-console.log("\naudit at scale: one sequence, receipted decisions exported as JSON Lines and verified + replayed by `baton audit verify`\n");
+console.log("\naudit at scale: one sequence, receipted decisions exported (one compact JWS per line) and verified + replayed by `baton audit verify`\n");
 console.log("receipts   make (req/s)   export s   export MB   verify+replay s   receipts/s   CLI peak RSS MB");
 for (const r of results) {
   console.log(

@@ -155,7 +155,7 @@ async function inAnalyst<T>(name: string, work: (sql: SqlStorage) => T): Promise
 }
 
 function take(sql: SqlStorage, index: ActivityIndex, raised: Raised, delivery: { seq: string; receipts: DeliveredReceipt[] }) {
-  const { findings } = takeDelivery(sql, index, DETECTORS, delivery.seq, delivery.receipts, GRACE_MS);
+  const { findings } = takeDelivery(sql, index, DETECTORS, delivery.seq, delivery.receipts, { graceMs: GRACE_MS });
   for (const f of findings) {
     // A key is raised once: never again by a repeat, a gap or a re-judgement.
     expect(raised.has(f.key), `raised twice: ${f.key}`).toBe(false);
@@ -265,5 +265,22 @@ describe("the analyst's incremental index", () => {
       expect(Math.max(...sequences)).toBeLessThanOrEqual(101);
       expect(sizes.at(-1)).toBe(sizes[2]);
     });
+  });
+
+  it("a ranged delivery (the ledger sends only allowed redeems) moves the cursor over the receipts it leaves out, and waits at a gap", async () => {
+    const scope = `actor:ranged-${crypto.randomUUID()}`;
+    const analyst = env.ANALYSTS.get(env.ANALYSTS.idFromName(scope));
+    const b64 = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const jws = (c: ReceiptClaims) => `${b64({ alg: "EdDSA", typ: "baton-receipt+jwt" })}.${b64(c)}.c2ln`;
+    const seq = "c".repeat(64);
+    const read = (n: number, at: number) => jws(claims(seq, n, at, { tool: "t1", action: "a1", labels: [], effect: "read", allowed: true, gap: 0, delay: 0, flush: true, redeliver: 0, gapped: false }));
+    // n=0 (start) and n=1 (an evidence receipt, say) are not sent; n=2 is.
+    expect(await analyst.ingest({ scope, seq, after: -1, through: 2, receipts: [read(2, T0)] })).toEqual({ through: 2 });
+    // Past a gap (after 5, but only 2 taken): refused, the cursor stays.
+    expect(await analyst.ingest({ scope, seq, after: 5, through: 7, receipts: [read(7, T0 + 10)] })).toEqual({ through: 2 });
+    // The same range again: nothing new, the cursor stays.
+    expect(await analyst.ingest({ scope, seq, after: -1, through: 2, receipts: [read(2, T0)] })).toEqual({ through: 2 });
+    expect(await analyst.ingest({ scope, seq, after: 2, through: 7, receipts: [read(7, T0 + 10)] })).toEqual({ through: 7 });
+    expect((await analyst.stored()).activity).toBe(2);
   });
 });

@@ -45,7 +45,18 @@ const MIGRATIONS = [
 const PRUNE_EVERY_MS = 60_000;
 
 const Scope = z.string().regex(/^(actor|subject):.{1,256}$/);
-export const IngestInputSchema = z.object({ scope: Scope, seq: z.string().min(1), receipts: z.array(z.string().min(1)).max(500) });
+/**
+ * One delivery of a sequence's receipts. With `after` and `through`, the ledger sends only the
+ * receipts the analysis plane reads (allowed redeems) of the range (after, through]; without
+ * them, every receipt of the range, contiguous.
+ */
+export const IngestInputSchema = z.object({
+  scope: Scope,
+  seq: z.string().min(1),
+  after: z.int().min(-1).optional(),
+  through: z.int().min(0).optional(),
+  receipts: z.array(z.string().min(1)).max(500),
+});
 export const SignalsQuerySchema = z.object({ scope: Scope, detectors: z.array(z.string()).optional() });
 export const SignalActionSchema = z.object({
   scope: Scope,
@@ -99,7 +110,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
     // From here to the commit nothing awaits, so no other delivery interleaves.
     const { through } = this.ctx.storage.transactionSync(() => {
       this.#remember(input.scope);
-      return takeDelivery(this.#sql, this.#index, detectors, input.seq, delivered);
+      return takeDelivery(this.#sql, this.#index, detectors, input.seq, delivered, { after: input.after, through: input.through });
     });
     await this.#emitPending(config, keyring, input.scope);
     if (!this.#pruneScheduled) {

@@ -63,4 +63,7 @@ export const MIGRATIONS: readonly string[] = [
      target TEXT PRIMARY KEY,
      through INTEGER NOT NULL
    );`,
+  // 5: whether a receipt is activity the analysis plane reads (an allowed redeem); NULL for
+  // receipts written before: unknown, so still delivered.
+  "ALTER TABLE receipts ADD COLUMN activity INTEGER;",
 ];

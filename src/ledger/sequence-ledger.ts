@@ -9,7 +9,7 @@ import { declaredSignals } from "../policy/workflow-schema.js";
 import type { ConsultedSignal, LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../tokens/keyring-source.js";
-import { type ReceiptClaims, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
+import { type ReceiptClaims, isActivity, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
 import { type SequenceOperation, mayAccess } from "./access.js";
 import { capabilityBody, error, mintCapability, render, reply, unknownSequence } from "./answers.js";
 import { describeSequence } from "./describe.js";
@@ -308,9 +308,10 @@ export class SequenceLedger extends DurableObject<Env> {
     }
 
     const answer = render(outcome, request, receipt, capability, stored, compiled);
+    const activity = isActivity(request.kind, outcome.decision);
     this.#store.commit({
       effects: outcome.effects,
-      receipt: { n: claims.n, hash, jws: receipt },
+      receipt: { n: claims.n, hash, jws: receipt, activity },
       capability,
       idempotency: run.idempotency
         ? {
@@ -323,8 +324,9 @@ export class SequenceLedger extends DurableObject<Env> {
       ...(run.create ? { create: { record: state.record, workflowDefinition: stored.workflowDefinition } } : {}),
       now,
     });
-    // The outbox is the chain itself: an alarm hands the new receipt to the analysis plane.
-    if (config.detectors.length > 0) await this.ctx.storage.setAlarm(now);
+    // The outbox is the chain itself: an alarm hands new activity to the analysis plane.
+    // Other receipts wait in it (the analysts do not read them) and move the cursor with the next.
+    if (activity && config.detectors.length > 0) await this.ctx.storage.setAlarm(now);
     return answer;
   }
 
@@ -343,22 +345,27 @@ export class SequenceLedger extends DurableObject<Env> {
     const watched = { actor: `actor:${record.actor}`, subject: `subject:${record.subject}` };
     const targets = (["actor", "subject"] as const).filter((by) => config.detectors.some((d) => d.by === by)).map((by) => watched[by]);
     let more = false;
+    let refused = false;
     try {
       for (const target of targets) {
-        const through = this.#store.delivered(target);
-        const batch = this.#store.receipts(through, DELIVERY_BATCH);
-        if (batch.length === 0) continue;
-        const analyst = this.env.ANALYSTS.get(this.env.ANALYSTS.idFromName(target));
-        const taken = await analyst.ingest({ scope: target, seq: record.seq, receipts: batch.map((r) => r.jws) });
-        this.#store.setDelivered(target, taken.through);
-        more ||= batch.length === DELIVERY_BATCH || taken.through < (batch.at(-1)?.n ?? through);
+        const after = this.#store.delivered(target);
+        const page = this.#store.outbox(after, DELIVERY_BATCH);
+        if (!page) continue;
+        let through = page.through;
+        if (page.receipts.length > 0) {
+          const analyst = this.env.ANALYSTS.get(this.env.ANALYSTS.idFromName(target));
+          ({ through } = await analyst.ingest({ scope: target, seq: record.seq, after, through: page.through, receipts: page.receipts }));
+        }
+        this.#store.setDelivered(target, through);
+        more ||= page.full;
+        refused ||= through < page.through;
       }
     } catch (error) {
       console.error("receipt delivery to the analysis plane failed; retrying", error);
-      await this.ctx.storage.setAlarm(Date.now() + DELIVERY_RETRY_MS);
-      return;
+      refused = true;
     }
-    if (more) await this.ctx.storage.setAlarm(Date.now());
+    if (refused) await this.ctx.storage.setAlarm(Date.now() + DELIVERY_RETRY_MS);
+    else if (more) await this.ctx.storage.setAlarm(Date.now());
   }
 
   /** The active signals of the detectors this workflow declares, for the sequence's actor and subject. */

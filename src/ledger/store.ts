@@ -29,7 +29,7 @@ export interface Head {
 
 export interface CommitInput {
   effects: readonly Effect[];
-  receipt: { n: number; hash: string; jws: string };
+  receipt: { n: number; hash: string; jws: string; activity: boolean };
   capability: StoredCapability | null;
   idempotency: { key: string; requestDigest: string; status: number; body: string } | null;
   /** Only for the first decision of a sequence. */
@@ -163,6 +163,22 @@ export class LedgerStore {
   }
 
   /**
+   * The outbox for the analysis plane: after `after`, the receipts it reads (allowed
+   * redeems, and any written before that was recorded) and how far the page reaches.
+   */
+  outbox(after: number, limit: number): { through: number; receipts: string[]; full: boolean } | null {
+    const rows = this.#sql
+      .exec<{ n: number; jws: string | null }>(
+        "SELECT n, CASE WHEN activity IS 0 THEN NULL ELSE jws END AS jws FROM receipts WHERE n > ? ORDER BY n LIMIT ?",
+        after,
+        limit,
+      )
+      .toArray();
+    const last = rows.at(-1);
+    return last ? { through: last.n, receipts: rows.flatMap((r) => (r.jws === null ? [] : [r.jws])), full: rows.length === limit } : null;
+  }
+
+  /**
    * Persists one decision atomically: its effects, its receipt, the capability it
    * minted and the idempotency record. Nonces are spent with INSERT … ON CONFLICT
    * DO NOTHING RETURNING against their primary key, so a second spend can never
@@ -240,7 +256,13 @@ export class LedgerStore {
       if (input.capability) sql.exec("UPDATE sequence SET capability = ? WHERE id = 1", JSON.stringify(input.capability));
       const head = this.head();
       if ((head ? head.n + 1 : 0) !== input.receipt.n) throw new LedgerInvariantError("receipt chain moved under a decision");
-      sql.exec("INSERT INTO receipts (n, hash, jws) VALUES (?, ?, ?)", input.receipt.n, input.receipt.hash, input.receipt.jws);
+      sql.exec(
+        "INSERT INTO receipts (n, hash, jws, activity) VALUES (?, ?, ?, ?)",
+        input.receipt.n,
+        input.receipt.hash,
+        input.receipt.jws,
+        input.receipt.activity ? 1 : 0,
+      );
       if (input.idempotency) {
         sql.exec(
           "INSERT INTO idempotency (key, request_digest, status, body) VALUES (?, ?, ?, ?)",

@@ -1,4 +1,4 @@
-import { type JWSHeaderParameters, base64url, compactVerify, decodeProtectedHeader } from "jose";
+import { type JWSHeaderParameters, base64url, compactVerify } from "jose";
 import { TOKEN_MAX_BYTES } from "../limits.js";
 import { hasDuplicateMembers } from "./strict-json.js";
 
@@ -10,8 +10,12 @@ export interface ResolvedKey {
 export interface VerifyJwsOptions {
   typ: string;
   algorithms: readonly string[];
-  /** Looks a key up by `kid`; a kid it does not know is a failure, never a fallback. */
-  resolveKey(kid: string): ResolvedKey | undefined;
+  /**
+   * Looks a key up by the verified header's `kid` (the header is passed too, as jose's
+   * JWTVerifyGetKey receives it); a kid it does not know is a failure, never a fallback.
+   * Called only once the token's shape and header have passed, so junk costs no look-up.
+   */
+  resolveKey(kid: string, header: JWSHeaderParameters): ResolvedKey | undefined | Promise<ResolvedKey | undefined>;
 }
 
 export type JwsResult =
@@ -42,15 +46,16 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
   // spelling of the same token would also hash differently. Refuse it.
   if (!token.split(".").every(isCanonicalBase64url)) return fail("token is not canonical base64url");
 
+  // The header is decoded once, strictly: UTF-8, a JSON object, no repeated member.
   let header: JWSHeaderParameters;
   try {
-    header = decodeProtectedHeader(token) as JWSHeaderParameters;
+    const text = strictUtf8.decode(base64url.decode(token.slice(0, token.indexOf("."))));
+    header = JSON.parse(text);
+    if (hasDuplicateMembers(text)) return fail("protected header repeats a member name");
   } catch {
     return fail("protected header is not valid base64url JSON");
   }
-  if (hasDuplicateMembers(strictUtf8.decode(base64url.decode(token.slice(0, token.indexOf(".")))))) {
-    return fail("protected header repeats a member name");
-  }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) return fail("protected header is not a JSON object");
   if (typeof header.alg !== "string" || !options.algorithms.includes(header.alg)) {
     return fail(`algorithm ${String(header.alg)} is not accepted`);
   }
@@ -61,7 +66,7 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
     if (name in header) return fail(`header parameter ${name} is not accepted`);
   }
   if (typeof header.kid !== "string" || header.kid.length === 0) return fail("kid is missing");
-  const resolved = options.resolveKey(header.kid);
+  const resolved = await options.resolveKey(header.kid, header);
   if (!resolved) return fail(`unknown key id ${header.kid}`);
   // The key decides the algorithm, never the token (algorithm confusion, RFC 8725 §2.1).
   if (resolved.alg !== header.alg) return fail(`key ${header.kid} is not an ${header.alg} key`);
@@ -87,12 +92,21 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
   return { ok: true, kid: header.kid, header, payload: payload as Record<string, unknown> };
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * Whether a base64url segment (no padding) is the one spelling of its bytes: a
+ * length that encodes whole bytes, and the unused low bits of the last character
+ * zero (RFC 4648 §3.5). Constant time in the segment's length, after the charset check.
+ */
 export function isCanonicalBase64url(segment: string): boolean {
-  try {
-    return base64url.encode(base64url.decode(segment)) === segment;
-  } catch {
-    return false;
-  }
+  if (!BASE64URL.test(segment)) return false;
+  const rest = segment.length % 4;
+  if (rest === 1) return false;
+  if (rest === 0) return true;
+  const last = ALPHABET.indexOf(segment[segment.length - 1] as string);
+  return (last & (rest === 2 ? 0b1111 : 0b11)) === 0;
 }
 
 function fail(message: string): JwsResult {

@@ -59,3 +59,8 @@ export function signHead(keyring: Keyring, claims: HeadClaims): Promise<string> 
 export function receiptHash(receipt: string): Promise<string> {
   return sha256(receipt);
 }
+
+/** Whether a decision is activity the analysis plane reads: an allowed redeem (an action that ran). */
+export function isActivity(kind: string, decision: string): boolean {
+  return kind === "redeem" && decision === "ALLOW";
+}

@@ -1,4 +1,3 @@
-import { decodeProtectedHeader } from "jose";
 import { REASON_STATUS, type ReasonCode } from "../errors.js";
 import { CLOCK_SKEW_MAX_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS } from "../limits.js";
 import { compileCondition } from "../policy/cel.js";
@@ -103,14 +102,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   };
 
   async function verify(token: string, request: ActionRequest): Promise<VerifiedCapability> {
-    let kid: unknown;
-    try {
-      kid = decodeProtectedHeader(token).kid;
-    } catch {
-      throw new VerifierError("TOKEN_INVALID", "not a JWS");
-    }
-    const key = typeof kid === "string" ? await keys.key(kid) : undefined;
-    const jws = await verifyJws(token, { typ: TYP.capability, algorithms: [SIGNING_ALGORITHM], resolveKey: () => key });
+    const jws = await verifyJws(token, { typ: TYP.capability, algorithms: [SIGNING_ALGORITHM], resolveKey: (kid) => keys.key(kid) });
     if (!jws.ok) throw new VerifierError("TOKEN_INVALID", jws.message);
     const parsed = CapabilityClaimsSchema.safeParse(jws.payload);
     if (!parsed.success) throw new VerifierError("TOKEN_INVALID", "capability claims are malformed", { details: parsed.error.issues });
