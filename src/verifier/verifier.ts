@@ -103,6 +103,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const seconds = now() / 1000;
     if (claims.exp + skew <= seconds) throw new VerifierError("TOKEN_EXPIRED", "capability has expired");
     if (claims.nbf - skew > seconds) throw new VerifierError("TOKEN_INVALID", "capability is not valid yet");
+    if (claims.iat - skew > seconds) throw new VerifierError("TOKEN_INVALID", "capability is issued in the future");
 
     const args = request.args ?? {};
     const grant = claims.authorization_details.find((d) => d.tool === options.audience && d.actions.includes(request.action));
