@@ -48,10 +48,11 @@ describe("reason codes", () => {
     expect(denied.body.error.details).toEqual({ token_stage: "canary", current_stage: "rollout" });
   });
 
-  it("SEQUENCE_VIOLATION: a stage-2 action with the stage-1 token is not granted", async () => {
+  it("SCOPE_EXCEEDED: skipping a stage — a stage-2 action with the stage-1 token is not granted", async () => {
     const { seq, capability } = await start("deployment");
     // The stage-1 token does not carry stage-2 authority, even while stage 1 is current.
-    await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.rollout", PARAMS.deployment), "SCOPE_EXCEEDED", 403);
+    const denied = await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.rollout", PARAMS.deployment), "SCOPE_EXCEEDED", 403);
+    expect(denied.body.error).toMatchObject({ message: "action deploy.rollout is not granted to tool deployer in stage canary", details: { granted: ["deploy.canary"] } });
   });
 
   it("SEQUENCE_VIOLATION: evidence for a stage that is not current", async () => {
@@ -141,6 +142,16 @@ describe("reason codes", () => {
     const denied = await expectDenied(seq, () => redeem(KEY.deployer, capability, "deploy.plan", { plan: ["b"] }), "SCOPE_EXCEEDED", 403);
     expect(denied.body.error.details.remaining_uses).toBe(0);
     expect((await redeem(KEY.db, capability, "db.read", { rows: 10 })).status).toBe(200);
+  });
+
+  it("SIGNAL_REQUIRED: a grant that requires an active signal the actor does not have", async () => {
+    // A fresh actor: no signal of any detector can exist for it.
+    const actor = `agent-${crypto.randomUUID().slice(0, 8)}`;
+    const { seq, capability } = await start("signal-required", { body: { actor } });
+    const denied = await expectDenied(seq, () => redeem(KEY.ci, capability, "ci.run"), "SIGNAL_REQUIRED", 403);
+    expect(denied.body.error).toMatchObject({ message: "requires an active signal of novelty.new-action", details: { missing: ["novelty.new-action"] } });
+    // The gate recorded that it consulted the signals (none), so the replay sees the same.
+    expect(claimsOf(denied.body.error.receipt).inputs).toMatchObject({ kind: "redeem", signals: [] });
   });
 
   it("TOKEN_EXPIRED: a capability past its exp (no skew in this workflow)", async () => {
