@@ -1,13 +1,15 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { testConfig } from "./test/fixtures/test-config.mjs";
+import { testConfig, testSigningKeys } from "./test/fixtures/test-config.mjs";
 
 export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
-      // The tests replace the bundled configuration the way a deployment does.
-      miniflare: { bindings: { BATON_CONFIG: JSON.stringify(testConfig) } },
+      // The tests replace the bundled configuration the way a deployment does, and sign
+      // with a fixed test-only key set (BATON_SIGNING_KEYS) that the hostile-token tests
+      // also hold, so a signed-but-malformed capability reaches the claims checks.
+      miniflare: { bindings: { BATON_CONFIG: JSON.stringify(testConfig), BATON_SIGNING_KEYS: JSON.stringify(testSigningKeys) } },
     }),
   ],
   test: {

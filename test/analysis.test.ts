@@ -1,9 +1,10 @@
-import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
 import reportPublication from "../examples/workflows/report-publication.json";
 import { replayChain } from "../src/audit/replay.js";
 import { verifyReceiptChain } from "../src/audit/verify-chain.js";
 import { compileWorkflow } from "../src/policy/compile.js";
+import { verifyJws } from "../src/tokens/jws.js";
+import { TYP } from "../src/tokens/kinds.js";
 import { receiptHash } from "../src/tokens/receipt.js";
 import { KEY, PARAMS, api, claimsOf, jwksLookup, receipts, redeem, reportOutcome } from "./helpers.js";
 
@@ -55,7 +56,9 @@ describe("the analysis plane", () => {
     const first = await runFlow("report-publication", actor);
     const signals = await waitForSignal(actor, "flow.restricted-to-public");
     expect(signals).toHaveLength(1);
-    const signal = decodeJwt(signals[0]!.signal) as Record<string, any>;
+    const verifiedSignal = await verifyJws(signals[0]!.signal, { typ: TYP.signal, algorithms: ["EdDSA"], resolveKey: await jwksLookup() });
+    if (!verifiedSignal.ok) throw new Error(`the signal does not verify: ${verifiedSignal.message}`);
+    const signal = verifiedSignal.payload as Record<string, any>;
     expect(signal).toMatchObject({ detector: "flow.restricted-to-public", version: 1, actor, severity: "high" });
     expect(signal.receipts).toEqual(await Promise.all(first.allowed.map((r) => receiptHash(r))));
 
@@ -103,11 +106,29 @@ describe("the analysis plane", () => {
     const allowed = await startFlow("report-publication", actor);
     expect((await redeem(KEY.warehouse, allowed.capability, "records.read", { dataset: "patients-2026" })).body.decision).toBe("ALLOW");
 
-    // The log: emitted, acknowledged, cleared — hash-chained and signed.
+    // The log: emitted, acknowledged, cleared — each entry signed by a key of Baton's JWKS, hash-chained.
     const { log } = await signalsOf(actor);
-    const events = log.map(claimsOf) as unknown as { n: number; prev: string | null; event: string }[];
-    expect(events.filter((e) => e.event !== "emitted" || true).map((e) => e.event)).toEqual(expect.arrayContaining(["emitted", "acknowledged", "cleared"]));
+    const keys = await jwksLookup();
+    const events: { n: number; prev: string | null; event: string; signal: string; operator?: string }[] = [];
+    for (const entry of log) {
+      const verified = await verifyJws(entry, { typ: TYP.receipt, algorithms: ["EdDSA"], resolveKey: keys });
+      if (!verified.ok) throw new Error(`signal log entry does not verify: ${verified.message}`);
+      events.push(verified.payload as (typeof events)[number]);
+    }
+    expect(events.filter((e) => e.signal === signal!.id).map((e) => [e.event, e.operator ?? null])).toEqual([
+      ["emitted", null],
+      ["acknowledged", "ops"],
+      ["cleared", "ops"],
+    ]);
+    expect(events.map((e) => e.n)).toEqual(log.map((_, i) => i));
+    expect(events[0]!.prev).toBeNull();
     for (let i = 1; i < log.length; i++) expect(events[i]!.prev).toBe(await receiptHash(log[i - 1]!));
+    // An edited entry (the operator's note) no longer verifies.
+    const [h, p, sig] = log.at(-1)!.split(".") as [string, string, string];
+    const edited = { ...claimsOf(log.at(-1)!), note: "nothing to see" };
+    const tampered = `${h}.${btoa(JSON.stringify(edited)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}.${sig}`;
+    expect(p).not.toBe(tampered.split(".")[1]);
+    expect(await verifyJws(tampered, { typ: TYP.receipt, algorithms: ["EdDSA"], resolveKey: keys })).toMatchObject({ ok: false, message: "signature verification failed" });
     // A signal never edits a past receipt: the first sequence's chain is untouched.
   });
 });

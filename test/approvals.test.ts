@@ -84,10 +84,30 @@ describe("approvals: escalation and k of n", () => {
   });
 
   it("the orchestrator that started the sequence does not count when the gate excludes it", async () => {
-    // incident-response keeps the default (orchestrator excluded); an approver named like it is refused.
-    const { seq } = await awaitingApproval();
-    const pending = await approvalRequest(seq);
-    expect(pending).toMatchObject({ exclude_subject: true, exclude_orchestrator: true });
+    // approvals-short keeps the default (exclude_orchestrator: true); the approver `orchestrator`
+    // (group quorum, test/fixtures/orchestrator-approver.json) is the client that started it.
+    const { seq } = await quorumGate("approvals-short");
+    expect(await approvalRequest(seq)).toMatchObject({ group: "quorum", exclude_orchestrator: true, remaining: 2 });
+    const before = await ledgerState(seq);
+    const own = await approve(seq, "orchestrator");
+    expect(own.status).toBe(403);
+    expect(own.body.error).toMatchObject({ code: "EVIDENCE_INVALID", message: "separation of duties: orchestrator started this sequence" });
+    expect(claimsOf(own.body.error.receipt)).toMatchObject({ kind: "approval", decision: "DENY", code: "EVIDENCE_INVALID" });
+    expect(await ledgerState(seq)).toEqual(before);
+    // Not counted: one more approver still leaves one to go.
+    const next = await approve(seq, "q12");
+    expect(next.status).toBe(202);
+    expect(next.body.details).toMatchObject({ remaining: 1, approved_by: [{ approver: "q12" }] });
+  });
+
+  it("the same orchestrator approval counts where the gate allows it (exclude_orchestrator: false)", async () => {
+    // The control of the test above: the approval itself is good, only the rule refuses it.
+    const { seq } = await quorumGate("quorum");
+    expect(await approvalRequest(seq)).toMatchObject({ exclude_orchestrator: false });
+    const counted = await approve(seq, "orchestrator");
+    expect(counted.status).toBe(202);
+    expect(counted.body.details).toMatchObject({ remaining: 1, approved_by: [{ approver: "orchestrator" }] });
+    expect((await approve(seq, "q13")).body).toMatchObject({ decision: "ALLOW", stage: "ship" });
   });
 
   it("one rejection shuts the gate: later approvals and evidence get APPROVAL_DENIED", async () => {
@@ -97,10 +117,17 @@ describe("approvals: escalation and k of n", () => {
     expect(rejected.body.error.code).toBe("APPROVAL_DENIED");
     expect(claimsOf(rejected.body.error.receipt)).toMatchObject({ decision: "DENY", code: "APPROVAL_DENIED" });
     expect(await approvalRequest(seq)).toMatchObject({ rejected: { approver: "q03" }, ready: false });
+    const before = await ledgerState(seq);
     for (const approver of ["q04", "q05"]) {
       const late = await approve(seq, approver, { subject: (await approvalRequest(seq)).subject ?? undefined });
-      expect(late.body.error.code).toBe("APPROVAL_DENIED");
+      expect(late.body.error).toMatchObject({ code: "APPROVAL_DENIED", message: "q03 rejected this gate; start a new sequence" });
     }
+    // Later evidence too: a well-formed attestation for the current stage is refused the same way.
+    const evidence = await submitEvidence(seq, await attest({ seq, stage: "work", type: "work_done", facts: {} }));
+    expect(evidence.status).toBe(403);
+    expect(evidence.body.error).toMatchObject({ code: "APPROVAL_DENIED", message: "q03 rejected this gate; start a new sequence" });
+    expect(claimsOf(evidence.body.error.receipt)).toMatchObject({ kind: "evidence", decision: "DENY", code: "APPROVAL_DENIED" });
+    expect(await ledgerState(seq)).toEqual(before);
     expect((await describe_(seq)).body.stage.id).toBe("work");
   });
 

@@ -47,7 +47,7 @@ describe("attestations that must not open a gate", () => {
     const { seq } = await start("deployment");
     const claims = { iss: "monitor", seq, stage: "canary", type: "canary_passed", facts, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID() };
     for (const alg of ["none", "None", "NONE"]) {
-      await expectInvalidRequestOrEvidence(seq, unsigned({ alg, typ: "baton-attestation+jwt", kid: publicJwkOf("monitor").kid }, claims));
+      await expectInvalidRequest(seq, unsigned({ alg, typ: "baton-attestation+jwt", kid: publicJwkOf("monitor").kid }, claims));
       await refused(seq, unsigned({ alg, typ: "baton-attestation+jwt", kid: publicJwkOf("monitor").kid }, claims, "c2ln"), "EVIDENCE_INVALID");
     }
   });
@@ -135,8 +135,12 @@ describe("attestations that must not open a gate", () => {
   });
 });
 
-/** An unsigned token (empty signature) is not even a compact JWS for the schema. */
-async function expectInvalidRequestOrEvidence(seq: string, token: string) {
+/** An unsigned token (empty signature) is not even a compact JWS for the request schema: refused before any decision, unreceipted. */
+async function expectInvalidRequest(seq: string, token: string) {
+  const before = await ledgerState(seq);
+  const chain = await receipts(seq);
   const result = await submitEvidence(seq, token);
-  expect(["INVALID_REQUEST", "EVIDENCE_INVALID"]).toContain(result.body.error?.code);
+  expect([result.status, result.body.error?.code], JSON.stringify(result.body)).toEqual([400, "INVALID_REQUEST"]);
+  expect(await ledgerState(seq)).toEqual(before);
+  expect(await receipts(seq)).toEqual(chain);
 }

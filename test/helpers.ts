@@ -13,6 +13,7 @@ import sasha from "../examples/keys/approvers/sasha.private.jwk.json";
 import sol from "../examples/keys/approvers/sol.private.jwk.json";
 import expenseCheckerKey from "../examples/keys/expense-checker.private.jwk.json";
 import quorumFixture from "./fixtures/approvers.json";
+import orchestratorApprover from "./fixtures/orchestrator-approver.json";
 
 /** API keys of the example clients (examples/dev-credentials.json) and the test-only ones. */
 export const KEY = {
@@ -82,6 +83,7 @@ export const PARAMS = {
   "outcome-gated": { ticket: "T-4" },
   "report-publication": { dataset: "patients-2026", dashboard: "public-stats" },
   "report-publication-unguarded": { dataset: "patients-2026", dashboard: "public-stats" },
+  "signal-required": { ticket: "T-5" },
 } as const;
 
 export type WorkflowId = keyof typeof PARAMS;
@@ -173,7 +175,11 @@ export async function ledgerState(seq: string) {
   return rest;
 }
 
-/** Private keys of the example approvers and of the twenty test approvers (q01..q20, group quorum). */
+/**
+ * Private keys of the example approvers, of the twenty test approvers (q01..q20, group
+ * quorum) and of `orchestrator` (group quorum): an approver whose id is the example
+ * orchestrator's client id, so the orchestrator of a sequence can try to approve it.
+ */
 export const APPROVER_KEYS: Record<string, Record<string, unknown>> = {
   alice,
   felix,
@@ -182,6 +188,7 @@ export const APPROVER_KEYS: Record<string, Record<string, unknown>> = {
   sasha,
   sol,
   ...Object.fromEntries(quorumFixture.approvers.map((key) => [key.approver, key])),
+  [orchestratorApprover.approver]: orchestratorApprover,
 };
 
 /** What the pending gate asks approvers to approve (GET /v1/sequences/:id). */

@@ -162,6 +162,16 @@ describe("reason codes", () => {
     expect((await redeem(KEY.db, capability, "db.read", { rows: 10 })).status).toBe(200);
   });
 
+  it("SIGNAL_REQUIRED: a grant that requires an active signal the actor does not have", async () => {
+    // A fresh actor: no signal of any detector can exist for it.
+    const actor = `agent-${crypto.randomUUID().slice(0, 8)}`;
+    const { seq, capability } = await start("signal-required", { body: { actor } });
+    const denied = await expectDenied(seq, () => redeem(KEY.ci, capability, "ci.run"), "SIGNAL_REQUIRED", 403);
+    expect(denied.body.error).toMatchObject({ message: "requires an active signal of novelty.new-action", details: { missing: ["novelty.new-action"] } });
+    // The gate recorded that it consulted the signals (none), so the replay sees the same.
+    expect(claimsOf(denied.body.error.receipt).inputs).toMatchObject({ kind: "redeem", signals: [] });
+  });
+
   it("TOKEN_EXPIRED: a capability past its exp (no skew in this workflow)", async () => {
     const { seq, capability } = await start("short-lived");
     await new Promise((resolve) => setTimeout(resolve, 1100));

@@ -81,6 +81,8 @@ function decideRedeem(
   if (unbound) return unbound;
   if (token.exp + skew <= nowSeconds) return deny("TOKEN_EXPIRED", "capability has expired", { exp: token.exp });
   if (token.nbf - skew > nowSeconds) return deny("TOKEN_INVALID", "capability is not valid yet", { nbf: token.nbf });
+  // Baton mints iat = nbf = now; a capability issued later than now is not one of its own.
+  if (token.iat - skew > nowSeconds) return deny("TOKEN_INVALID", "capability is issued in the future", { iat: token.iat });
   if (token.stage !== stage.id) {
     return deny("SEQUENCE_VIOLATION", `capability is for stage ${token.stage}; the current stage is ${stage.id}`, {
       token_stage: token.stage,

@@ -117,6 +117,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (claims.cnf) await checkProof(claims.cnf.jkt, token, request, seconds);
     if (claims.exp + skew <= seconds) throw refuse("TOKEN_EXPIRED", "capability has expired", { exp: claims.exp });
     if (claims.nbf - skew > seconds) throw refuse("TOKEN_INVALID", "capability is not valid yet", { nbf: claims.nbf });
+    if (claims.iat - skew > seconds) throw refuse("TOKEN_INVALID", "capability is issued in the future", { iat: claims.iat });
 
     const args = request.args ?? {};
     const grant = claims.authorization_details.find((d) => d.tool === options.audience && d.actions.includes(request.action));

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { REASON_STATUS, type ReasonCode } from "../../src/errors.js";
 import { createDpopProof } from "../../src/tokens/dpop.js";
 import monitorKey from "../../examples/keys/monitor.private.jwk.json";
+import batonTestKeys from "../fixtures/signing-keys.test-only.json";
 import {
   APPROVER_KEYS,
   type ApiResult,
@@ -26,8 +27,13 @@ import {
  * Hostile tokens, one JSON fixture per case (vectors/<point>/<case>.json): the
  * runner builds a fresh valid token for the point, applies the fixture's
  * mutation, presents it, and asserts the exact reason code, its status, and
- * that the sequence's state did not change. A fixture with `finding` records
- * something Baton accepts but should refuse: its test is `it.fails`.
+ * that the sequence's state did not change; `message` (a regular expression)
+ * pins down which check refused it, so a token named for a claims check cannot
+ * pass by failing earlier, at the signature. Capabilities are signed with the
+ * run's own Baton key (test/fixtures/signing-keys.test-only.json, configured as
+ * BATON_SIGNING_KEYS by vitest.config.ts), so re-signed ones verify; `signer:
+ * "attacker"` re-signs with a fresh key under Baton's kid instead. A fixture with
+ * `finding` records something Baton accepts but should refuse: its test is `it.fails`.
  */
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -55,6 +61,8 @@ interface Mutation {
   delete?: string[];
   /** header / claims: re-sign with the point's normal key (default), or keep the original signature. */
   resign?: boolean;
+  /** header / claims / raw: who re-signs — the point's normal key (default) or an attacker's fresh key under the same kid. */
+  signer?: "normal" | "attacker";
   /** sign: how to sign; `alg` overrides the header's alg, `signature` is the literal signature of "none". */
   sign?: SignMode;
   alg?: string;
@@ -73,6 +81,13 @@ interface Fixture {
   description: string;
   mutation: Mutation;
   expect: ReasonCode;
+  /** A regular expression the refusal's message must match: which check refused it. */
+  message?: string;
+  /**
+   * Capabilities through the verifier library (offline), when it answers otherwise
+   * than the gate: another code or message, or ACCEPTED for what only the ledger knows.
+   */
+  offline?: { expect: ReasonCode | "ACCEPTED"; message?: string; why?: string };
   /** Baton accepts this though it should refuse it: the test is expected to fail. */
   finding?: string;
 }
@@ -135,16 +150,18 @@ const TARGETS: Record<Point, () => Promise<Target>> = {
   },
 
   async capability() {
-    // Baton's key is not ours: "re-signing" a capability signs with a fresh key under Baton's kid.
+    // This run's Baton signs with the test key set: re-signing uses the very key Baton signs with.
     const { seq, capability } = await start("deployment");
-    const { privateKey } = await generateKeyPair("EdDSA");
     const { body } = await api("GET", "/.well-known/jwks.json");
     const kid = decodeJson(capability.split(".")[0] as string).kid;
+    const signing = batonTestKeys.keys.find((k) => k.kid === kid);
+    if (!signing) throw new Error(`the capability's kid ${String(kid)} is not the test key set's: is BATON_SIGNING_KEYS set?`);
+    const { key } = await privateKeyOf({ ...signing, alg: "EdDSA" });
     const publicJwk = (body.keys as Record<string, unknown>[]).find((k) => k.kid === kid) as Record<string, unknown>;
     return {
       seq,
       token: capability,
-      key: privateKey,
+      key,
       alg: "EdDSA",
       publicJwk,
       present: (token) => redeem(KEY.deployer, token, "deploy.canary", { ...PARAMS.deployment, percent: 5 }),
@@ -229,7 +246,8 @@ async function mutate(target: Target, token: string, mutation: Mutation): Promis
   const foreign = await foreignKeys();
   const useEc = mutation.sign === "es256-foreign";
   const context = { seq: target.seq, publicJwk: target.publicJwk, foreignJwk: (useEc ? foreign.ec : foreign.ed).publicJwk };
-  let signer: Signer = { key: target.key, alg: target.alg as Signer["alg"] };
+  let signer: Signer =
+    mutation.signer === "attacker" ? { key: foreign.ed.privateKey, alg: "EdDSA" } : { key: target.key, alg: target.alg as Signer["alg"] };
   let resign = mutation.resign ?? true;
 
   const edit = (object: Record<string, Json>) => {
@@ -351,6 +369,11 @@ describe("hostile-token vectors", () => {
     for (const [, fixture] of [...byPoint.values()].flat()) expect(Object.keys(REASON_STATUS)).toContain(fixture.expect);
   });
 
+  it("every capability fixture names the check that refuses it (a message), but the request-schema ones", () => {
+    const unnamed = (byPoint.get("capability") ?? []).filter(([, f]) => !f.message && f.expect !== "INVALID_REQUEST").map(([name]) => name);
+    expect(unnamed).toEqual([]);
+  });
+
   for (const [point, fixtures] of [...byPoint.entries()].sort()) {
     describe(point, () => {
       for (const [name, fixture] of fixtures.sort(([a], [b]) => a.localeCompare(b))) {
@@ -359,6 +382,7 @@ describe("hostile-token vectors", () => {
           const { result, before, after } = await attack(point, fixture);
           expect(result.body.error?.code, JSON.stringify(result.body)).toBe(fixture.expect);
           expect(result.status).toBe(REASON_STATUS[fixture.expect]);
+          if (fixture.message) expect(result.body.error?.message).toMatch(new RegExp(fixture.message));
           expect(after).toEqual(before);
         };
         if (!fixture.finding) {
@@ -385,9 +409,14 @@ describe("capability in the verifier library (offline)", async () => {
   const { createVerifier, VerifierError } = await import("../../src/verifier/index.js");
   const fetchWorker: typeof fetch = (input, init) => exports.default.fetch(new Request(input as RequestInfo, init));
   const verifier = createVerifier({ issuer: "https://baton.test", audience: "deployer", baseUrl: "https://baton.test", fetch: fetchWorker });
-  const offline = (code: ReasonCode): string => (code === "INVALID_REQUEST" ? "TOKEN_INVALID" : code);
+  // What the tool would answer: the gate's code (a request-schema refusal is a bad token
+  // to a tool) and, where the check is the same code, the gate's message.
+  const offline = (fixture: Fixture): { expect: ReasonCode | "ACCEPTED"; message?: string } =>
+    fixture.offline ?? { expect: fixture.expect === "INVALID_REQUEST" ? "TOKEN_INVALID" : fixture.expect, message: fixture.message };
   for (const [name, fixture] of (byPoint.get("capability") ?? []).filter(([, f]) => f.mutation.kind !== "replay")) {
-    it(`${name} → ${offline(fixture.expect)}`, async () => {
+    const expected = offline(fixture);
+    const why = expected.expect === "ACCEPTED" && fixture.offline?.why ? ` (${fixture.offline.why})` : "";
+    it(`${name} → ${expected.expect}${why}`, async () => {
       const target = await TARGETS.capability();
       const { mutation } = fixture;
       const token = mutation.kind === "action" ? target.token : await mutate(target, target.token, mutation);
@@ -396,8 +425,14 @@ describe("capability in the verifier library (offline)", async () => {
         () => null,
         (e: unknown) => e,
       );
+      if (expected.expect === "ACCEPTED") {
+        expect(refused).toBeNull();
+        return;
+      }
       expect(refused).toBeInstanceOf(VerifierError);
-      expect((refused as InstanceType<typeof VerifierError>).code).toBe(offline(fixture.expect));
+      const error = refused as InstanceType<typeof VerifierError>;
+      expect(error.code, error.message).toBe(expected.expect);
+      if (expected.message) expect(error.message).toMatch(new RegExp(expected.message));
     });
   }
 });

@@ -10,11 +10,14 @@
  * Durable Objects share with the test in workerd): frozen during a history,
  * moved only by `tick` commands, so expiry, re-issue and staleness are exact.
  *
- * Sizes: 25 histories of at most 20 commands under `npm test`; other sizes
- * through ./vitest.config.ts, which reads them from the environment:
- *   MODEL_RUNS=200 MODEL_COMMANDS=20 npx vitest run -c test/model/vitest.config.ts
+ * Sizes: 60 histories of at most 25 commands under `npm test`, from a fixed
+ * seed, so that the run's coverage can be asserted (every stage reached, both
+ * kinds of seal, every rule of the model but a few rare ones, at least once);
+ * other sizes and seeds through ./vitest.config.ts, which reads them from
+ * the environment:
+ *   MODEL_RUNS=200 MODEL_COMMANDS=20 MODEL_SEED=$RANDOM npx vitest run -c test/model/vitest.config.ts
  * MODEL_SEED, MODEL_PATH and MODEL_REPLAY_PATH replay what fast-check printed on
- * a failure, with the shrunk history.
+ * a failure, with the shrunk history (a replay of one history asserts no coverage).
  */
 import fc from "fast-check";
 import { decodeJwt } from "jose";
@@ -34,18 +37,101 @@ declare module "vitest" {
   }
 }
 const SIZES = inject("model") ?? {};
-const RUNS = SIZES.runs ?? 25;
-const MAX_COMMANDS = SIZES.commands ?? 20;
-const SEED = SIZES.seed;
+const RUNS = SIZES.runs ?? 60;
+const MAX_COMMANDS = SIZES.commands ?? 25;
+/** The seed of `npm test`'s run: fixed, so its coverage is the same on every machine. */
+const DEFAULT_SEED = 1_764_633_600;
+const SEED = SIZES.seed ?? DEFAULT_SEED;
 const PATH = SIZES.path;
 const REPLAY_PATH = SIZES.replayPath;
 /**
  * The reported, not yet fixed, disagreements of the Worker with the documents
- * (sequence-model.ts `KnownDeviations`; reproduced in known-deviations.test.ts).
- * MODEL_STRICT=1 checks the documented behaviour instead.
+ * (sequence-model.ts `KnownDeviations`; reproduced in known-deviations.test.ts):
+ * the model follows the Worker there, so that it keeps checking everything else.
+ * MODEL_STRICT=1 checks the documented behaviour instead. None is open today (the
+ * early re-issue was fixed), so both modes check the same; the switch stays for
+ * the next deviation, and the summary says which mode ran.
  */
-// The Worker now follows the documents (the early re-issue was fixed); keep the switch for the next deviation.
-const DEVIATIONS: M.KnownDeviations = M.DOCUMENTED;
+const OPEN_DEVIATIONS: M.KnownDeviations = { earlyReissue: false };
+const STRICT = SIZES.strict === true;
+const DEVIATIONS: M.KnownDeviations = STRICT ? M.DOCUMENTED : OPEN_DEVIATIONS;
+
+/**
+ * Minimum coverage of a full run: the rules of the model (M.Step's `rule`) that
+ * must each decide at least once. Every rule the model has is here, in RARE_RULES
+ * or in UNREACHABLE_RULES.
+ */
+const REQUIRED_RULES = [
+  "start",
+  "redeem.use",
+  "redeem.last-use-spends",
+  "redeem.last-use-seals",
+  "redeem.unverifiable",
+  "redeem.audience",
+  "redeem.expired",
+  "redeem.stage-not-current",
+  "redeem.spent",
+  "redeem.not-granted",
+  "redeem.grant-used-up",
+  "redeem.sealed",
+  "evidence.opens-s1",
+  "evidence.unverifiable",
+  "evidence.another-sequence",
+  "evidence.spent",
+  "evidence.another-stage",
+  "evidence.not-taken-by-gate",
+  "evidence.stale",
+  "evidence.sealed",
+  "evidence.gate-rejected",
+  "approval.opens-s2",
+  "approval.waits-for-approvals",
+  "approval.counts-once",
+  "approval.reject",
+  "approval.gate-rejected",
+  "approval.unverifiable",
+  "approval.another-sequence",
+  "approval.another-stage",
+  "approval.is-the-subject",
+  "approval.issued-in-the-future",
+  "approval.expired",
+  "approval.digest",
+  "approval.sealed",
+  "approval.no-gate",
+  "approval.gate-takes-no-approvals",
+  "reissue.live",
+  "reissue.live-but-spent",
+  "reissue.mint",
+  "reissue.no-uses-left",
+  "reissue.not-the-actor",
+  "reissue.sealed",
+  "revoke.seal",
+  "revoke.not-the-orchestrator",
+  "revoke.sealed",
+] as const;
+/**
+ * Rules a run of `npm test`'s size may miss (its default seed does): reached in
+ * larger runs (MODEL_RUNS=150 MODEL_COMMANDS=30 reached all but one or two rare
+ * rules, which ones depending on the seed). Not asserted; the summary names those a run missed.
+ */
+const RARE_RULES = ["evidence.no-gate", "approval.spent", "approval.not-in-group", "approval.waits-some-expired", "reissue.limit"] as const;
+/**
+ * The rules of the model that the `model` workflow cannot reach, and why:
+ * - approval.before-attestations, evidence.waits-for-approvals, evidence.gate-still-waits:
+ *   no gate mixes attestations and approvals, nor takes two attestations;
+ * - redeem.superseded: a capability is re-issued only once the live one has expired
+ *   (exp + skew), so a superseded token is refused as expired first;
+ * - approval.is-the-orchestrator: this workflow lets the orchestrator approve
+ *   (test/approvals.test.ts covers the rule against the Worker);
+ * - redeem.another-sequence: the gate routes a token by its own signed seq.
+ */
+const UNREACHABLE_RULES = [
+  "redeem.superseded",
+  "approval.before-attestations",
+  "evidence.waits-for-approvals",
+  "evidence.gate-still-waits",
+  "approval.is-the-orchestrator",
+  "redeem.another-sequence",
+] as const;
 
 // ---------------------------------------------------------------- who is who (from the configuration files)
 
@@ -104,6 +190,8 @@ type Cmd =
   | { t: "reissue"; seq: SeqIx; caller: "agent" | "agent2" }
   | { t: "revoke"; seq: SeqIx; caller: "orchestrator" | "limited" }
   | { t: "tick"; seconds: number }
+  /** An agent whose capability ran out: the clock moves past the live token's exp + skew, and the agent asks for a new one. */
+  | { t: "renew"; seq: SeqIx }
   /** Moves the clock to just before, at or just after a deadline: a capability's exp, an approval's end, an attestation's max age. */
   | { t: "tickTo"; seq: SeqIx; deadline: "capability" | "approval" | "attestation"; offset: number };
 
@@ -116,7 +204,8 @@ const stagePick = mostly<StagePick, StagePick>("current", [0, 1, 2], 4);
 const commandArb: fc.Arbitrary<Cmd> = fc.oneof(
   weighted(fc.record({ t: fc.constant("use" as const), seq: seqIx, grant: fc.nat(3) }), 8),
   weighted(fc.record({ t: fc.constant("usePrevious" as const), seq: seqIx, grant: fc.nat(3) }), 2),
-  weighted(fc.record({ t: fc.constant("progress" as const), seq: seqIx }), 4),
+  weighted(fc.record({ t: fc.constant("progress" as const), seq: seqIx }), 6),
+  weighted(fc.record({ t: fc.constant("renew" as const), seq: seqIx }), 1),
   weighted(
     fc.record({ t: fc.constant("redeem" as const), token: fc.nat(), tool: fc.constantFrom<Tool>("ci", "db", "deployer", "review-bot"), action: fc.constantFrom(...ACTIONS) }),
     4,
@@ -208,6 +297,8 @@ const stats = {
   receipts: 0,
   outcomes: new Map<string, number>(),
   ends: new Map<string, number>(),
+  /** How many sequences had each stage as their current one at some point. */
+  reached: new Map<string, number>(),
   started: 0,
 };
 
@@ -358,6 +449,7 @@ async function startSequence(w: World, ix: SeqIx, history: number): Promise<SeqW
   const s: SeqWorld = { ix, id: result.body.sequence, params, model: M.bindMinted(started.next, facts.jti), live: token, stages: [], sealedSeen: false };
   w.tokens.push({ token, facts });
   w.trace.push(`start seq ${ix} (subject ${subject}) → ALLOW 201`);
+  count(stats.outcomes, started.outcome.rule);
   await checkState(w, s, "start");
   return s;
 }
@@ -526,6 +618,15 @@ async function run(w: World, cmd: Cmd): Promise<void> {
         }),
       );
     }
+    case "renew": {
+      const s = w.seqs[cmd.seq];
+      const exp = s.model.live?.exp;
+      if (exp !== undefined) {
+        const by = Math.max(1, exp + wf.skew + 1 - Math.floor(w.now / 1000));
+        advance(w, by, `tick +${by}s (past seq ${cmd.seq}'s capability expiry)`);
+      }
+      return run(w, { t: "reissue", seq: cmd.seq, caller: "agent" });
+    }
     case "tick":
       return advance(w, cmd.seconds, `tick +${cmd.seconds}s`);
     case "tickTo": {
@@ -690,6 +791,7 @@ async function history(commands: Iterable<fc.AsyncCommand<World, World>>): Promi
   stats.histories++;
   for (const s of w.seqs) {
     count(stats.ends, s.model.status === "sealed" ? `sealed (${s.model.sealReason}) at ${wf.stages[s.model.stage]?.id}` : `active at ${wf.stages[s.model.stage]?.id}`);
+    for (const index of new Set(s.stages)) count(stats.reached, wf.stages[index]?.id ?? "?");
   }
 }
 
@@ -699,7 +801,8 @@ describe("reference model: random histories through the Worker and the model", (
     expect(published.status).toBe(200);
     wf = M.workflowFromDefinition(definition, published.body.hash, DEVIATIONS);
     keys = await jwksLookup();
-  });
+    // The first request of the file pays for module loading inside workerd (slow on a loaded machine).
+  }, 60_000);
 
   afterAll(() => {
     vi.useRealTimers();
@@ -707,11 +810,14 @@ describe("reference model: random histories through the Worker and the model", (
     const ends = [...stats.ends.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `    ${String(v).padStart(6)}  ${k}`);
     console.log(
       [
-        `model: ${stats.histories} histories checked (${stats.started} run, shrinking included), ${stats.steps} steps checked, ${stats.probes} sealed probes, ${stats.receipts} receipts compared`,
+        `model: ${stats.histories} histories checked (${stats.started} run, shrinking included), ${stats.steps} steps checked, ${stats.probes} sealed probes, ${stats.receipts} receipts compared (seed ${SEED}, ${STRICT ? "strict: the documented behaviour" : "known open deviations: none"})`,
         "  rules of the model that decided (how often):",
         ...outcomes,
         "  sequences ended:",
         ...ends,
+        `  rare rules not reached: ${RARE_RULES.filter((rule) => ![...stats.outcomes.keys()].some((k) => k.startsWith(rule))).join(", ") || "none"}`,
+        "  stages reached (sequences):",
+        ...[...stats.reached.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `    ${String(v).padStart(6)}  ${k}`),
       ].join("\n"),
     );
   });
@@ -737,4 +843,23 @@ describe("reference model: random histories through the Worker and the model", (
     },
     Math.max(120_000, RUNS * 4_000),
   );
+
+  // A property that passes having tried nothing proves nothing: the run above must have
+  // reached every stage, sealed both ways and decided by every reachable rule.
+  it.skipIf(PATH !== undefined || REPLAY_PATH !== undefined)(`covered every stage, both seals and each of ${REQUIRED_RULES.length} rules`, () => {
+    expect(stats.histories).toBeGreaterThanOrEqual(RUNS);
+    // Every stage was the current one of some sequence (GET after a step showed it).
+    expect(Object.fromEntries(wf.stages.map((stage) => [stage.id, (stats.reached.get(stage.id) ?? 0) > 0]))).toEqual(
+      Object.fromEntries(wf.stages.map((stage) => [stage.id, true])),
+    );
+    const ends = [...stats.ends.keys()];
+    expect(ends.some((e) => e.startsWith("sealed (completed) at s2")), ends.join(", ")).toBe(true);
+    expect(ends.some((e) => e.startsWith("sealed (revoked)")), ends.join(", ")).toBe(true);
+    // A rule's suffix ("(replacing an expired one)", "[known deviation …]") is a variant of the rule.
+    const hit = new Set([...stats.outcomes.keys()].map((rule) => rule.replace(/ [([].*$/, "")));
+    expect(REQUIRED_RULES.filter((rule) => !hit.has(rule)), "rules that never decided").toEqual([]);
+    // And no rule decided that the lists do not know: a new rule of the model is added to one of them.
+    const known = new Set<string>([...REQUIRED_RULES, ...RARE_RULES, ...UNREACHABLE_RULES]);
+    expect([...hit].filter((rule) => !known.has(rule)), "rules missing from REQUIRED_RULES").toEqual([]);
+  });
 });

@@ -108,6 +108,13 @@ describe("decide(): the gate", () => {
     expect(codeOf(decide(workflow, state(), redeem({ nbf: NOW_S + SKEW + 1 }), NOW))).toBe("TOKEN_INVALID");
   });
 
+  it("a capability issued in the future (iat beyond now + skew) is refused, like one not valid yet", () => {
+    expect(codeOf(decide(workflow, state(), redeem({ iat: NOW_S + SKEW }), NOW))).toBeNull();
+    const future = decide(workflow, state(), redeem({ iat: NOW_S + SKEW + 1 }), NOW);
+    expect([future.code, future.message]).toEqual(["TOKEN_INVALID", "capability is issued in the future"]);
+    expect(future.effects).toEqual([]);
+  });
+
   it("checks in a fixed order: audience before time before stage before nonce", () => {
     const everythingWrong = redeem({ aud: ["db"], exp: NOW_S - 100, stage: "rollout" });
     expect(codeOf(decide(workflow, state(), everythingWrong, NOW))).toBe("AUDIENCE_MISMATCH");

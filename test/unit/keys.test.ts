@@ -87,6 +87,19 @@ describe("strict JWS verification", async () => {
     expect(await refusal(await sign({ jku: "https://evil.example/jwks" }))).toMatch(/jku/);
     expect(await refusal(await sign({ x5u: "https://evil.example/cert" }))).toMatch(/x5u/);
     expect(await refusal(await sign({ x5c: ["AAAA"] }))).toMatch(/x5c/);
+    expect(await refusal(await sign({ x5t: "AAAA" }))).toBe("header parameter x5t is not accepted");
+    expect(await refusal(await sign({ "x5t#S256": "AAAA" }))).toBe("header parameter x5t#S256 is not accepted");
+    // crit and b64 (RFC 7515 §4.1.11, RFC 7797): jose will not sign these as given, so sign the bytes directly.
+    const signedRaw = async (header: Record<string, unknown>) => {
+      const input = `${enc({ alg: "EdDSA", typ: TYP.attestation, kid: "k1", ...header })}.${enc({ ok: true })}`;
+      const signature = new Uint8Array(await crypto.subtle.sign("Ed25519", privateKey as CryptoKey, new TextEncoder().encode(input)));
+      return `${input}.${base64url.encode(signature)}`;
+    };
+    const plain = await signedRaw({});
+    expect(await verifyJws(plain, options)).toMatchObject({ ok: true }); // the raw signer makes valid tokens
+    expect(await refusal(await signedRaw({ crit: ["exp"], exp: 1 }))).toBe("header parameter crit is not accepted");
+    expect(await refusal(await signedRaw({ b64: false }))).toBe("header parameter b64 is not accepted");
+    expect(await refusal(await signedRaw({ b64: false, crit: ["b64"] }))).toBe("header parameter crit is not accepted");
   });
 
   it("refuses an unknown kid, a missing kid, and a foreign key behind a known kid", async () => {
