@@ -147,17 +147,18 @@ const workerUp = await wranglerDev(
 const projectEnv = { ...env, BATON_URL: batonUrl };
 console.log(`[${since()}] Baton at ${batonUrl}${process.env.BATON_URL ? "" : " (started here)"}`);
 
-// (a) on this Node and on Node 22.
-const nodes = [process.execPath, node22];
+// (a) on the machine's Node (the one running npm, under `npm run`, whose PATH puts Node 22 first) and on Node 22.
+const machineNode = process.env.npm_node_execPath ?? process.execPath;
+const nodes = [machineNode, node22];
 const versions = nodes.map((bin) => run(bin, ["--version"]).trim());
 if (!versions[1].startsWith("v22.")) throw new Error(`expected Node 22 at ${node22}, got ${versions[1]}`);
 for (const bin of nodes) process.stdout.write(run(bin, ["node-tools.mjs"], { cwd: project, env: projectEnv }));
 // (c)
-const mcp = run(process.execPath, ["mcp.mjs"], { cwd: project, env: projectEnv });
+const mcp = run(machineNode, ["mcp.mjs"], { cwd: project, env: projectEnv });
 process.stdout.write(mcp);
 // (b)
 const workerUrl = await workerUp();
-process.stdout.write(run(process.execPath, ["worker-check.mjs"], { cwd: project, env: { ...projectEnv, WORKER_URL: workerUrl } }));
+process.stdout.write(run(machineNode, ["worker-check.mjs"], { cwd: project, env: { ...projectEnv, WORKER_URL: workerUrl } }));
 console.log(`[${since()}] tool servers: node:http and Hono on ${versions.join(" and ")}, a Worker, an MCP server`);
 
 // (d) The auditor: export the MCP check's chain and verify it offline with the installed CLI.
