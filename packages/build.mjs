@@ -9,7 +9,8 @@
 // Then it checks what the package needs against what its package.json declares: every bare
 // import reachable from an export (JavaScript and declarations) must be a dependency or a
 // peer dependency, every dependency must be imported, and each version must be the one the
-// repository pins, so the packages are tested with exactly what they declare.
+// repository pins, so the packages are tested with exactly what they declare; and the main
+// export must not reach an optional peer (hono, the MCP SDK belong to their subpaths).
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -70,8 +71,33 @@ function pruneAndCheck(dir, manifest) {
   ]
     .filter((e) => e && !e.endsWith("package.json"))
     .map((e) => join(dir, e));
+  const { reached, bare } = reach(dir, manifest, entries);
+  for (const file of walk(join(dir, "dist"))) {
+    if (/\.m?js$/.test(file) && !reached.has(file)) unlinkSync(file);
+  }
+  const declared = { ...manifest.dependencies, ...manifest.peerDependencies };
+  const problems = [];
+  for (const [pkg, from] of bare) if (!(pkg in declared)) problems.push(`${from} imports ${pkg}, which package.json does not declare`);
+  for (const pkg of Object.keys(declared)) if (!bare.has(pkg)) problems.push(`declares ${pkg}, which nothing reachable imports`);
+  for (const [pkg, version] of Object.entries(manifest.dependencies ?? {})) {
+    if (pinned[pkg] !== version) problems.push(`depends on ${pkg}@${version}; the repository pins ${pinned[pkg] ?? "nothing"}`);
+  }
+  for (const [pkg, range] of Object.entries(manifest.peerDependencies ?? {})) {
+    if (range !== `^${pinned[pkg]}`) problems.push(`peer ${pkg}@${range}; the repository tests ${pinned[pkg] ?? "nothing"} (expected ^${pinned[pkg]})`);
+  }
+  // An optional peer belongs to its subpath: the main export (code and declarations) must not reach it.
+  const main = manifest.exports?.["."];
+  if (main) {
+    const fromMain = reach(dir, manifest, [join(dir, main.default), join(dir, main.types)]).bare;
+    for (const pkg of Object.keys(manifest.peerDependencies ?? {})) if (fromMain.has(pkg)) problems.push(`the main export reaches the optional peer ${pkg} (${fromMain.get(pkg)})`);
+  }
+  if (problems.length) throw new Error(`${manifest.name}:\n  ${problems.join("\n  ")}`);
+}
+
+/** The files reachable from entries through relative imports, and the bare packages they import. */
+function reach(dir, manifest, entries) {
   const reached = new Set();
-  const bare = new Map(); // specifier's package → first file importing it
+  const bare = new Map(); // package → first file importing it
   const queue = [...entries];
   while (queue.length) {
     const file = queue.pop();
@@ -89,20 +115,7 @@ function pruneAndCheck(dir, manifest) {
       }
     }
   }
-  for (const file of walk(join(dir, "dist"))) {
-    if (/\.m?js$/.test(file) && !reached.has(file)) unlinkSync(file);
-  }
-  const declared = { ...manifest.dependencies, ...manifest.peerDependencies };
-  const problems = [];
-  for (const [pkg, from] of bare) if (!(pkg in declared)) problems.push(`${from} imports ${pkg}, which package.json does not declare`);
-  for (const pkg of Object.keys(declared)) if (!bare.has(pkg)) problems.push(`declares ${pkg}, which nothing reachable imports`);
-  for (const [pkg, version] of Object.entries(manifest.dependencies ?? {})) {
-    if (pinned[pkg] !== version) problems.push(`depends on ${pkg}@${version}; the repository pins ${pinned[pkg] ?? "nothing"}`);
-  }
-  for (const [pkg, range] of Object.entries(manifest.peerDependencies ?? {})) {
-    if (range !== `^${pinned[pkg]}`) problems.push(`peer ${pkg}@${range}; the repository tests ${pinned[pkg] ?? "nothing"} (expected ^${pinned[pkg]})`);
-  }
-  if (problems.length) throw new Error(`${manifest.name}:\n  ${problems.join("\n  ")}`);
+  return { reached, bare };
 }
 
 /** Import and export specifiers of a module (static, dynamic with a literal, and `import("…")` types). */
