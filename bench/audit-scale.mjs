@@ -17,7 +17,9 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-const { values } = parseArgs({ options: { receipts: { type: "string", default: "10000" }, concurrency: { type: "string", default: "16" } } });
+const { values } = parseArgs({
+  options: { receipts: { type: "string", default: "10000" }, concurrency: { type: "string", default: "16" }, keep: { type: "boolean", default: false } },
+});
 const TARGET = Number(values.receipts);
 const CONCURRENCY = Number(values.concurrency);
 
@@ -42,7 +44,9 @@ const stop = () => {
 };
 process.on("exit", () => {
   stop();
-  rmSync(work, { recursive: true, force: true });
+  // --keep leaves the exports, heads and JWKS for profiling the CLI on them.
+  if (values.keep) console.error(`exports kept in ${work}`);
+  else rmSync(work, { recursive: true, force: true });
 });
 process.on("SIGINT", () => process.exit(130));
 const BASE = `http://127.0.0.1:${port}`;

@@ -16,7 +16,8 @@ import { Hono } from "hono";
 import { SignJWT, base64url, generateKeyPair, importJWK } from "jose";
 import { verifyReceiptChain } from "baton/audit";
 import { createClient } from "baton/client";
-import { createVerifier, requireCapability } from "baton/verifier";
+import { createVerifier } from "baton/verifier";
+import { requireCapability } from "baton/verifier/hono";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const claimsOf = (jws) => JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1])));

@@ -5,6 +5,7 @@
 //   baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--json]
 //   baton audit whatif <receipts.txt> --workflows <new dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
 //   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
+//   baton approver keygen|show|sign …   (the approver's CLI, src/cli/approver.mjs)
 //
 // Exit codes: 0 valid, 1 invalid (the first failing receipt and why), 2 usage or unreadable input.
 // Plain JavaScript over the built library (dist/, made by `npm install`), so it runs on any supported Node.
@@ -19,21 +20,31 @@ const USAGE = `usage:
   baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--json]
   baton audit whatif <receipts.txt> --workflows <dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
+  baton approver keygen|show|sign …  (baton approver --help)
 <receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.`;
 
 class UsageError extends Error {}
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    jwks: { type: "string" },
-    workflows: { type: "string" },
-    workflow: { type: "string" },
-    head: { type: "string" },
-    json: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h" },
-  },
-});
+// `baton approver …` is the approver's command line, under the same bin; it parses its own options.
+const approver = process.argv[2] === "approver";
+if (approver) {
+  process.argv.splice(2, 1);
+  await import("./approver.mjs");
+}
+
+const { values, positionals } = approver
+  ? { values: {}, positionals: [] }
+  : parseArgs({
+      allowPositionals: true,
+      options: {
+        jwks: { type: "string" },
+        workflows: { type: "string" },
+        workflow: { type: "string" },
+        head: { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h" },
+      },
+    });
 
 const color = process.stdout.isTTY && !process.env.NO_COLOR;
 const paint = (code, text) => (color ? `\x1b[${code}m${text}\x1b[0m` : text);
@@ -329,7 +340,7 @@ async function main() {
   throw new UsageError(USAGE);
 }
 
-main().then(
+if (!approver) main().then(
   (code) => process.exit(code),
   (error) => {
     console.error(error instanceof UsageError ? error.message : `error: ${error.stack ?? error}`);

@@ -1,5 +1,5 @@
 /**
- * Baton's MCP guard: `import { guardMcpServer } from "baton/verifier/mcp"`.
+ * Baton's MCP guard: `import { guardMcpServer } from "@baton-dev/verifier/mcp"`.
  *
  * `guardMcpServer(server, verifier, options?)` makes every tool of an `McpServer`
  * (`@modelcontextprotocol/sdk`, an optional peer) require a Baton capability: the

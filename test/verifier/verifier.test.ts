@@ -1,7 +1,8 @@
 import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
 import { Hono } from "hono";
 import { beforeEach, describe, expect, it } from "vitest";
-import { VerifierError, clearKeyCache, createVerifier, requireCapability } from "../../src/verifier/index.js";
+import { requireCapability } from "../../src/verifier/hono.js";
+import { VerifierError, clearKeyCache, createVerifier } from "../../src/verifier/index.js";
 import { DEV_KEY, type BatonUnderTest, batonUnderTest, call, startDeployment } from "./baton-under-test.js";
 
 // One file, two runtimes: `npm test` runs it inside workerd and on Node.
