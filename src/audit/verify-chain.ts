@@ -4,6 +4,12 @@ import { type HeadClaims, type ReceiptClaims, receiptHash } from "../tokens/rece
 
 export type KeyLookup = (kid: string) => { key: CryptoKey; alg: string } | undefined;
 
+/** A receipt whose signature and hash are computed, waiting for its place in the chain. */
+export interface PreparedReceipt {
+  verified: Awaited<ReturnType<typeof verifyJws>>;
+  hash: string;
+}
+
 export type ChainVerdict =
   | { ok: true; length: number; head: { n: number; hash: string } | null; sealed: boolean; receipts: ReceiptClaims[] }
   | { ok: false; n: number; reason: string };
@@ -26,8 +32,26 @@ export class ChainChecker {
 
   /** Checks the next receipt; returns its claims, or why the chain is broken there. */
   async push(jws: string): Promise<{ ok: true; receipt: ReceiptClaims } | { ok: false; n: number; reason: string }> {
+    return this.accept(await this.prepare(jws));
+  }
+
+  /**
+   * The part of a receipt's check that needs no other receipt — its signature and its
+   * hash — so that a reader can prepare the next receipts while it accepts this one
+   * (the signature checks then overlap; the chain is still accepted in order).
+   */
+  async prepare(jws: string): Promise<PreparedReceipt> {
+    const line = jws.trim();
+    const [verified, hash] = await Promise.all([
+      verifyJws(line, { typ: TYP.receipt, algorithms: [SIGNING_ALGORITHM], resolveKey: this.keys }),
+      receiptHash(line),
+    ]);
+    return { verified, hash };
+  }
+
+  /** Links the next prepared receipt into the chain: n, prev, one sequence, nothing after the seal. */
+  accept({ verified, hash }: PreparedReceipt): { ok: true; receipt: ReceiptClaims } | { ok: false; n: number; reason: string } {
     const index = this.#count;
-    const verified = await verifyJws(jws.trim(), { typ: TYP.receipt, algorithms: [SIGNING_ALGORITHM], resolveKey: this.keys });
     if (!verified.ok) return { ok: false, n: index, reason: `receipt ${index}: ${verified.message}` };
     const receipt = verified.payload as unknown as ReceiptClaims;
     if (receipt.n !== index) return { ok: false, n: index, reason: `receipt ${index}: n is ${receipt.n} (a receipt is missing, inserted or out of order)` };
@@ -36,7 +60,7 @@ export class ChainChecker {
     if (receipt.seq !== this.#seq) return { ok: false, n: index, reason: `receipt ${index}: belongs to another sequence` };
     if (this.#sealed) return { ok: false, n: index, reason: `receipt ${index}: follows the seal` };
     this.#sealed = Array.isArray(receipt.effects) && receipt.effects.some((effect) => effect.type === "seal");
-    this.#previousHash = await receiptHash(jws.trim());
+    this.#previousHash = hash;
     this.#count++;
     this.#last = receipt;
     return { ok: true, receipt };
