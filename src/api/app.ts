@@ -1,12 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
-import { HTTPException } from "hono/http-exception";
 import { configFailure, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import { BODY_MAX_BYTES } from "../limits.js";
 import { loadKeyring } from "../tokens/keyring-source.js";
 import type { AppEnv } from "./context.js";
+import { fromHttpException, unmatchedRoute } from "./fallback.js";
 import { json } from "./respond.js";
 import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
@@ -76,14 +76,18 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.get("/docs", swaggerUI({ url: "/openapi.json" }));
   app.get("/", (c) => c.redirect("/docs"));
 
-  app.notFound(() => json(new BatonError("INVALID_REQUEST", "no such endpoint").toBody(), 404));
+  const unmatched = unmatchedRoute(app);
+  app.notFound((c) => {
+    const { error, headers } = unmatched(c.req.method, c.req.path);
+    return json(error.toBody(), error.status, headers);
+  });
   app.onError((error, c) => {
     const headers = { "x-request-id": c.get("requestId") ?? "" };
     if (error instanceof BatonError && error.code !== "INTERNAL") return json(error.toBody(), error.status, headers);
-    // Hono's own validators throw 400 for a body that is not JSON at all.
-    if (error instanceof HTTPException && error.status === 400) {
-      return json(new BatonError("INVALID_REQUEST", "body is not valid JSON").toBody(), 400, headers);
-    }
+    // Hono and its validators refuse some requests themselves (a body that is not
+    // JSON, or not sent as JSON): each of those has its code too.
+    const refused = fromHttpException(error);
+    if (refused) return json(refused.toBody(), refused.status, headers);
     // Anything else is ours: logged with the request id, answered with nothing but the id.
     console.error(`internal error (request ${c.get("requestId")})`, error);
     const message = error instanceof BatonError ? error.message : "internal error";
