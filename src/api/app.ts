@@ -1,12 +1,13 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
 import { configFailure, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import { BODY_MAX_BYTES } from "../limits.js";
 import { loadKeyring } from "../tokens/keyring-source.js";
 import type { AppEnv } from "./context.js";
+import { registerDocs } from "./docs.js";
 import { fromHttpException, unmatchedRoute } from "./fallback.js";
+import { BEARER_DESCRIPTION } from "./openapi.js";
 import { json } from "./respond.js";
 import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
@@ -63,7 +64,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
-    description: "API key of a configured client (role orchestrator, agent, attester, tool:<id> or auditor)",
+    description: BEARER_DESCRIPTION,
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -73,7 +74,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
       description: "Staged capability issuer: one stage of authority at a time, the next only after verified evidence.",
     },
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  registerDocs(app);
   app.get("/", (c) => c.redirect("/docs"));
 
   const unmatched = unmatchedRoute(app);
