@@ -28,6 +28,7 @@ const Name = z.string().min(1).max(256);
  * scopes on it (`actor:<name>`) and refuses a line break there, so one let in here made
  * every delivery of the sequence's receipts fail and retry, and a signal lookup a 500.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point.
 export const PartyName = Name.regex(/^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$/, "printable characters on one line");
 
 export const SequenceIdParam = z.object({
