@@ -150,6 +150,13 @@ describe("error hygiene", () => {
     expect(ok.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  it("the docs page's assets, where the Worker runs without its assets binding, are NOT_FOUND, not a 500", async () => {
+    const { ASSETS: _assets, ...withoutAssets } = env;
+    const response = await createApp().request("/docs/swagger-ui.css", {}, withoutAssets);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code: "NOT_FOUND" });
+  });
+
   it("a body that is not JSON says so, without parser internals", async () => {
     const result = await api("POST", "/v1/redeem", { key: KEY.deployer, headers: { "content-type": "application/json" }, raw: "{not json" });
     expect(result.status).toBe(400);

@@ -72,8 +72,9 @@ export function registerDocs(app: OpenAPIHono<AppEnv>): void {
     const file = c.req.param("file");
     const type = Object.hasOwn(ASSET_FILES, file) ? ASSET_FILES[file] : undefined;
     if (!type) throw new BatonError("NOT_FOUND", "no such file of the docs page");
-    const asset = await c.env.ASSETS.fetch(new URL(`/${file}`, c.req.url));
-    if (!asset.ok) throw new BatonError("NOT_FOUND", "the docs page's assets are not deployed with this Worker");
+    // (No binding when the app runs without wrangler.toml's [assets], e.g. in another host.)
+    const asset = c.env.ASSETS ? await c.env.ASSETS.fetch(new URL(`/${file}`, c.req.url)) : null;
+    if (!asset?.ok) throw new BatonError("NOT_FOUND", "the docs page's assets are not deployed with this Worker");
     const headers = new Headers(asset.headers);
     for (const [name, value] of Object.entries(pageHeaders(type))) headers.set(name, value);
     // The assets change only with the swagger-ui-dist version, that is with a deploy.
