@@ -105,6 +105,27 @@ describe("shape limits", () => {
     expect(params.body.error.code).toBe("INVALID_REQUEST");
   });
 
+  it("a subject or actor is one line of printable text: a line break is INVALID_REQUEST, not a 500 of the analysis plane (found by the fuzz)", async () => {
+    // The analysis plane keys its scopes on `actor:<name>` and refuses a line break there;
+    // GET /v1/signals?actor=a%0Db answered 500, and such a sequence's receipts could never be delivered.
+    for (const query of ["actor=a%0Db", "subject=a%0Ab", "actor=%E2%80%A8", "subject=%C2%85x"]) {
+      const listed = await api("GET", `/v1/signals?${query}`, { key: KEY.operator });
+      expect([listed.status, listed.body.error?.code], query).toEqual([400, "INVALID_REQUEST"]);
+    }
+    const cleared = await api("POST", "/v1/signals/s-1/clear", { key: KEY.operator, body: { actor: "agent\r7" } });
+    expect([cleared.status, cleared.body.error?.code]).toEqual([400, "INVALID_REQUEST"]);
+    for (const party of [{ actor: "agent-7\nagent-8" }, { subject: "user:alice\u0000" }]) {
+      const started = await api("POST", "/v1/sequences", {
+        key: KEY.orchestrator,
+        body: { workflow: "deployment", params: PARAMS.deployment, subject: "user:alice", actor: "agent-7", ...party },
+      });
+      expect([started.status, started.body.error?.code], JSON.stringify(party)).toEqual([400, "INVALID_REQUEST"]);
+    }
+    // Names beyond ASCII stay welcome.
+    const listed = await api("GET", `/v1/signals?subject=${encodeURIComponent("user:zoë 😀")}`, { key: KEY.operator });
+    expect(listed.status, JSON.stringify(listed.body)).toBe(200);
+  });
+
   it("attestation facts of a hostile shape are not evidence", async () => {
     const { seq } = await start("deployment");
     const bloated = await attest({ seq, stage: "canary", type: "canary_passed", facts: { nested: deep(50) } });
@@ -127,6 +148,13 @@ describe("error hygiene", () => {
     expect(text).not.toMatch(/hunter2|secret|at \/|\.ts:\d+/);
     const ok = await api("GET", "/.well-known/jwks.json");
     expect(ok.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("the docs page's assets, where the Worker runs without its assets binding, are NOT_FOUND, not a 500", async () => {
+    const { ASSETS: _assets, ...withoutAssets } = env;
+    const response = await createApp().request("/docs/swagger-ui.css", {}, withoutAssets);
+    expect(response.status).toBe(404);
+    expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code: "NOT_FOUND" });
   });
 
   it("a body that is not JSON says so, without parser internals", async () => {

@@ -201,9 +201,16 @@ describe("discovery and docs", () => {
       expect.arrayContaining(["/v1/redeem", "/v1/sequences", "/v1/sequences/{id}/evidence", "/.well-known/jwks.json"]),
     );
     expect(doc.body.paths["/v1/redeem"].post.requestBody.content["application/json"].schema).toBeTruthy();
+    // The page loads Swagger UI from the Worker's own assets, which read /openapi.json
+    // (rendered in Chromium by test/node/docs-page.test.ts).
     const docs = await api<string>("GET", "/docs");
     expect(docs.status).toBe(200);
-    expect(docs.body).toContain("/openapi.json");
+    expect(docs.body).toContain('<script src="/docs/swagger-ui-bundle.js"></script>');
+    const init = await api<string>("GET", "/docs/init.js");
+    expect(init.body).toContain('url: "/openapi.json"');
+    const bundle = await api<string>("GET", "/docs/swagger-ui-bundle.js");
+    expect([bundle.status, bundle.headers.get("content-type")]).toEqual([200, "text/javascript; charset=utf-8"]);
+    expect(bundle.body).toContain("SwaggerUIBundle");
   });
 
   it("lists workflows with their version hashes", async () => {

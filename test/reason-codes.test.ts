@@ -309,4 +309,73 @@ describe("reason codes", () => {
     expect([second.status, second.body.error.code]).toEqual([422, "IDEMPOTENCY_CONFLICT"]);
     expect(await ledgerState(first.body.sequence)).toEqual(before);
   });
+
+  it("UNSUPPORTED_MEDIA_TYPE: a body sent without Content-Type, as text/plain or as curl's default form type is 415, never a 500", async () => {
+    const { seq, capability } = await start("deployment");
+    const redeemBody = JSON.stringify({ token: capability, action: "deploy.canary", args: canaryArgs });
+    const mediaTypes: Record<string, string>[] = [
+      {},
+      { "content-type": "text/plain" },
+      { "content-type": "application/x-www-form-urlencoded" },
+      { "content-type": "multipart/form-data; boundary=x" },
+    ];
+    for (const headers of mediaTypes) {
+      const result = await expectDenied(seq, () => api("POST", "/v1/redeem", { key: KEY.deployer, headers, raw: redeemBody }), "UNSUPPORTED_MEDIA_TYPE", 415, {
+        receipted: false,
+      });
+      expect(result.body.error).toEqual({ code: "UNSUPPORTED_MEDIA_TYPE", message: expect.stringContaining("application/json"), receipt: null });
+    }
+    // On every route with a body, the optional one of revoke too; the sequence stays open.
+    for (const path of ["/v1/sequences", `/v1/sequences/${seq}/evidence`, `/v1/sequences/${seq}/approvals`, `/v1/sequences/${seq}/revoke`]) {
+      const result = await api("POST", path, { key: KEY.orchestrator, headers: { "content-type": "text/plain" }, raw: "{}" });
+      expect([result.status, result.body.error.code], path).toEqual([415, "UNSUPPORTED_MEDIA_TYPE"]);
+    }
+    // Authentication still comes first: no credential is 401 whatever the body.
+    const anonymous = await api("POST", "/v1/redeem", { headers: { "content-type": "text/plain" }, raw: redeemBody });
+    expect([anonymous.status, anonymous.body.error.code]).toEqual([401, "UNAUTHENTICATED"]);
+    // The same body as JSON is what the gate wanted.
+    const allowed = await api("POST", "/v1/redeem", { key: KEY.deployer, headers: { "content-type": "application/json; charset=utf-8" }, raw: redeemBody });
+    expect(allowed.status, JSON.stringify(allowed.body)).toBe(200);
+  });
+
+  it("NOT_FOUND: a path no route has is 404 NOT_FOUND, not INVALID_REQUEST", async () => {
+    for (const [method, path] of [
+      ["GET", "/nope"],
+      ["POST", "/v1/nope"],
+      ["GET", "/v1/sequences/0000/receipts/extra"],
+      ["POST", "/v1/redeem/"],
+      ["GET", "/docs/README.md"],
+    ] as const) {
+      const result = await api(method, path, { key: KEY.auditor });
+      expect(result.status, `${method} ${path}`).toBe(404);
+      expect(result.body.error, `${method} ${path}`).toMatchObject({ code: "NOT_FOUND", receipt: null });
+      expect(result.headers.get("allow")).toBeNull();
+    }
+  });
+
+  it("METHOD_NOT_ALLOWED: a path that exists under other methods is 405 with Allow listing them", async () => {
+    const { seq, capability } = await start("deployment");
+    const cases: [string, string, string][] = [
+      ["GET", "/v1/redeem", "POST"],
+      ["PUT", "/v1/sequences", "POST"],
+      ["DELETE", `/v1/sequences/${seq}`, "GET, HEAD"],
+      ["GET", `/v1/sequences/${seq}/evidence`, "POST"],
+      ["PATCH", "/openapi.json", "GET, HEAD"],
+      ["POST", "/v1/signals", "GET, HEAD"],
+      ["GET", "/v1/signals/s-1/clear", "POST"],
+      ["OPTIONS", "/v1/outcomes", "POST"],
+      ["HEAD", "/v1/redeem", "POST"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const result = await api(method, path, { key: KEY.orchestrator });
+      expect(result.status, `${method} ${path}`).toBe(405);
+      expect(result.headers.get("allow"), `${method} ${path}`).toBe(allow);
+      // HEAD answers carry no body; the code is still in the status and Allow.
+      if (method !== "HEAD") expect(result.body.error).toMatchObject({ code: "METHOD_NOT_ALLOWED", details: { allow: allow.split(", ") }, receipt: null });
+    }
+    // A refused method spends nothing: the capability still redeems.
+    const redeemed = await redeem(KEY.deployer, capability, "deploy.canary", canaryArgs);
+    expect(redeemed.status, JSON.stringify(redeemed.body)).toBe(200);
+    expect(redeemed.body.decision).toBe("ALLOW");
+  });
 });

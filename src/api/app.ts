@@ -1,12 +1,13 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import { bodyLimit } from "hono/body-limit";
-import { HTTPException } from "hono/http-exception";
 import { configFailure, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import { BODY_MAX_BYTES } from "../limits.js";
 import { loadKeyring } from "../tokens/keyring-source.js";
 import type { AppEnv } from "./context.js";
+import { registerDocs } from "./docs.js";
+import { fromHttpException, unmatchedRoute } from "./fallback.js";
+import { BEARER_DESCRIPTION } from "./openapi.js";
 import { json } from "./respond.js";
 import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
@@ -63,7 +64,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
-    description: "API key of a configured client (role orchestrator, agent, attester, tool:<id> or auditor)",
+    description: BEARER_DESCRIPTION,
   });
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
@@ -73,17 +74,21 @@ export function createApp(): OpenAPIHono<AppEnv> {
       description: "Staged capability issuer: one stage of authority at a time, the next only after verified evidence.",
     },
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json" }));
+  registerDocs(app);
   app.get("/", (c) => c.redirect("/docs"));
 
-  app.notFound(() => json(new BatonError("INVALID_REQUEST", "no such endpoint").toBody(), 404));
+  const unmatched = unmatchedRoute(app);
+  app.notFound((c) => {
+    const { error, headers } = unmatched(c.req.method, c.req.path);
+    return json(error.toBody(), error.status, headers);
+  });
   app.onError((error, c) => {
     const headers = { "x-request-id": c.get("requestId") ?? "" };
     if (error instanceof BatonError && error.code !== "INTERNAL") return json(error.toBody(), error.status, headers);
-    // Hono's own validators throw 400 for a body that is not JSON at all.
-    if (error instanceof HTTPException && error.status === 400) {
-      return json(new BatonError("INVALID_REQUEST", "body is not valid JSON").toBody(), 400, headers);
-    }
+    // Hono and its validators refuse some requests themselves (a body that is not
+    // JSON, or not sent as JSON): each of those has its code too.
+    const refused = fromHttpException(error);
+    if (refused) return json(refused.toBody(), refused.status, headers);
     // Anything else is ours: logged with the request id, answered with nothing but the id.
     console.error(`internal error (request ${c.get("requestId")})`, error);
     const message = error instanceof BatonError ? error.message : "internal error";

@@ -1,4 +1,5 @@
 import { type RouteConfig, createRoute } from "@hono/zod-openapi";
+import type { NamedRole } from "../config/schema.js";
 import { ErrorSchema } from "./schemas.js";
 
 const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
@@ -26,9 +27,31 @@ export function documentedRoute<const R extends RouteConfig>(config: R): Documen
 
 /** A documented route with bearer auth and the standard errors filled in. */
 export function authedRoute<const R extends RouteConfig>(config: R): DocumentedRoute<R> {
+  // A route that takes a body refuses any other media type than the one it declares.
+  const bodyErrors = config.request?.body ? { 415: errorResponse("UNSUPPORTED_MEDIA_TYPE") } : {};
   return createRoute({
     security: [{ bearer: [] }],
     ...config,
-    responses: { ...STANDARD_ERRORS, ...config.responses },
+    responses: { ...STANDARD_ERRORS, ...bodyErrors, ...config.responses },
   }) as DocumentedRoute<R>;
 }
+
+/**
+ * What each role may do, for the bearer scheme's description. Keyed by the config's
+ * roles, so a new role fails the typecheck until it is documented here.
+ */
+const ROLE_DUTIES: Record<NamedRole | "tool:<id>", string> = {
+  orchestrator: "starts sequences of its workflows, submits evidence and approvals for them, revokes them, reads their receipts and signals",
+  agent: "the actor of a sequence: fetches its capability, delegates to sub-agents, submits evidence and approvals",
+  attester: "submits signed attestations as evidence",
+  approver: "reads a sequence it is asked to approve and submits signed approvals",
+  "tool:<id>": "a tool server: redeems capabilities addressed to it and reports outcomes",
+  auditor: "reads sequences and their receipt chains, and signals; never mutates",
+  operator: "reads, acknowledges and clears signals of the analysis plane",
+};
+
+export const BEARER_DESCRIPTION = `API key of a configured client (\`Authorization: Bearer <key>\`). Its role decides what it may call: ${Object.entries(
+  ROLE_DUTIES,
+)
+  .map(([role, duty]) => `\`${role}\` ${duty}`)
+  .join("; ")}.`;

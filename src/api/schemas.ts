@@ -29,6 +29,14 @@ const CompactJws = z
 
 const Name = z.string().min(1).max(256);
 
+/**
+ * A party (subject, actor): one line of printable text. The analysis plane keys its
+ * scopes on it (`actor:<name>`) and refuses a line break there, so one let in here made
+ * every delivery of the sequence's receipts fail and retry, and a signal lookup a 500.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point.
+export const PartyName = Name.regex(/^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$/, "printable characters on one line");
+
 export const SequenceIdParam = z.object({
   id: z
     .string()
@@ -54,8 +62,8 @@ export const StartSequenceBody = z
   .object({
     workflow: Name.openapi({ example: "deployment" }),
     params: boundedJsonObject().openapi({ example: { service: "checkout", version: "2.4.1" } }),
-    subject: Name.openapi({ description: "the user on whose behalf", example: "user:alice" }),
-    actor: Name.openapi({ description: "the agent that will act", example: "agent-7" }),
+    subject: PartyName.openapi({ description: "the user on whose behalf", example: "user:alice" }),
+    actor: PartyName.openapi({ description: "the agent that will act", example: "agent-7" }),
     actor_jwk: boundedJsonObject()
       .optional()
       .openapi({ description: "the actor's public key (JWK); required by sender-constrained workflows, which bind capabilities to it" }),
@@ -99,7 +107,7 @@ export const RedeemBody = z
 export const DelegateBody = z
   .object({
     token: CompactJws.openapi({ description: "the delegating agent's current capability (it must grant `delegate`)" }),
-    actor: Name.openapi({ description: "the sub-agent", example: "agent-7.researcher" }),
+    actor: PartyName.openapi({ description: "the sub-agent", example: "agent-7.researcher" }),
     grants: z
       .array(
         z

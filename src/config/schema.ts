@@ -42,15 +42,11 @@ export const ApproverSchema = z.strictObject({
 });
 export type Approver = z.infer<typeof ApproverSchema>;
 
-const Role = z.union([
-  z.literal("orchestrator"),
-  z.literal("agent"),
-  z.literal("auditor"),
-  z.literal("attester"),
-  z.literal("approver"),
-  z.literal("operator"),
-  z.templateLiteral(["tool:", z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,63}$/)]),
-]);
+/** The roles a client can have, besides `tool:<id>` (one per tool server). */
+export const NAMED_ROLES = ["orchestrator", "agent", "auditor", "attester", "approver", "operator"] as const;
+export type NamedRole = (typeof NAMED_ROLES)[number];
+
+const Role = z.union([z.enum(NAMED_ROLES), z.templateLiteral(["tool:", z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,63}$/)])]);
 export type Role = z.infer<typeof Role>;
 
 /**

@@ -5,11 +5,12 @@ import { requireCaller } from "../auth.js";
 import type { AppEnv } from "../context.js";
 import { authedRoute } from "../openapi.js";
 import { answer, json } from "../respond.js";
+import { PartyName } from "../schemas.js";
 
 const Party = z
   .object({
-    actor: z.string().min(1).max(256).optional(),
-    subject: z.string().min(1).max(256).optional(),
+    actor: PartyName.optional(),
+    subject: PartyName.optional(),
   })
   .refine((p) => (p.actor === undefined) !== (p.subject === undefined), { message: "name exactly one of actor or subject" });
 
