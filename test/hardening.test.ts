@@ -150,11 +150,14 @@ describe("error hygiene", () => {
     expect(ok.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it("the docs page's assets, where the Worker runs without its assets binding, are NOT_FOUND, not a 500", async () => {
-    const { ASSETS: _assets, ...withoutAssets } = env;
-    const response = await createApp().request("/docs/swagger-ui.css", {}, withoutAssets);
-    expect(response.status).toBe(404);
-    expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code: "NOT_FOUND" });
+  it("the docs page serves only its own two files: anything else of the package is NOT_FOUND, not a 500", async () => {
+    for (const file of ["swagger-ui-bundle.js.map", "index.html", "README.md", "..%2Fpackage.json"]) {
+      const response = await createApp().request(`/docs/${file}`, {}, env);
+      expect(response.status).toBe(404);
+      expect(((await response.json()) as { error: unknown }).error).toMatchObject({ code: "NOT_FOUND" });
+    }
+    const css = await createApp().request("/docs/swagger-ui.css", {}, env);
+    expect([css.status, css.headers.get("content-type")]).toEqual([200, "text/css; charset=utf-8"]);
   });
 
   it("a body that is not JSON says so, without parser internals", async () => {

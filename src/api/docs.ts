@@ -2,18 +2,18 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { BatonError } from "../errors.js";
 import type { AppEnv } from "./context.js";
 
+import swaggerBundle from "../../node_modules/swagger-ui-dist/swagger-ui-bundle.js";
+import swaggerCss from "../../node_modules/swagger-ui-dist/swagger-ui.css";
+
 /**
- * The docs page: Swagger UI served from swagger-ui-dist, which wrangler.toml uploads
- * with the Worker as static assets (binding ASSETS). The page names no other host, and
- * its Content-Security-Policy forbids loading from one, so it works offline.
- *
- * Only the files the page needs are reachable: the assets binding holds the whole
- * package (README, source maps...), and `run_worker_first` sends every request here.
+ * The docs page: Swagger UI from swagger-ui-dist, whose script and stylesheet are
+ * bundled into the Worker as text (wrangler.toml's rules). The page names no other
+ * host, and its Content-Security-Policy forbids loading from one, so it works offline.
+ * Only these two files of the package are reachable.
  */
-const ASSET_FILES: Record<string, string> = {
-  "swagger-ui.css": "text/css; charset=utf-8",
-  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
-  "favicon-32x32.png": "image/png",
+const ASSET_FILES: Record<string, { type: string; body: string }> = {
+  "swagger-ui.css": { type: "text/css; charset=utf-8", body: swaggerCss },
+  "swagger-ui-bundle.js": { type: "text/javascript; charset=utf-8", body: swaggerBundle },
 };
 
 const CSP = [
@@ -35,7 +35,6 @@ const PAGE = `<!doctype html>
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>Baton API</title>
-    <link rel="icon" type="image/png" href="/docs/favicon-32x32.png" />
     <link rel="stylesheet" href="/docs/swagger-ui.css" />
   </head>
   <body>
@@ -68,17 +67,11 @@ function pageHeaders(contentType: string): Record<string, string> {
 export function registerDocs(app: OpenAPIHono<AppEnv>): void {
   app.get("/docs", (c) => c.body(PAGE, 200, pageHeaders("text/html; charset=utf-8")));
   app.get("/docs/init.js", (c) => c.body(INIT, 200, pageHeaders("text/javascript; charset=utf-8")));
-  app.get("/docs/:file", async (c) => {
+  app.get("/docs/:file", (c) => {
     const file = c.req.param("file");
-    const type = Object.hasOwn(ASSET_FILES, file) ? ASSET_FILES[file] : undefined;
-    if (!type) throw new BatonError("NOT_FOUND", "no such file of the docs page");
-    // (No binding when the app runs without wrangler.toml's [assets], e.g. in another host.)
-    const asset = c.env.ASSETS ? await c.env.ASSETS.fetch(new URL(`/${file}`, c.req.url)) : null;
-    if (!asset?.ok) throw new BatonError("NOT_FOUND", "the docs page's assets are not deployed with this Worker");
-    const headers = new Headers(asset.headers);
-    for (const [name, value] of Object.entries(pageHeaders(type))) headers.set(name, value);
-    // The assets change only with the swagger-ui-dist version, that is with a deploy.
-    headers.set("cache-control", "public, max-age=3600");
-    return new Response(asset.body, { status: 200, headers });
+    const asset = Object.hasOwn(ASSET_FILES, file) ? ASSET_FILES[file] : undefined;
+    if (!asset) throw new BatonError("NOT_FOUND", "no such file of the docs page");
+    // The files change only with the swagger-ui-dist version, that is with a deploy.
+    return c.body(asset.body, 200, { ...pageHeaders(asset.type), "cache-control": "public, max-age=3600" });
   });
 }
