@@ -89,8 +89,8 @@ async function exportChain(seq, file) {
 
 function verify(file) {
   const t0 = performance.now();
-  // GNU time reports the CLI's peak resident memory.
-  const run = spawnSync("/usr/bin/time", ["-f", "%M", process.execPath, join(ROOT, "src/cli/baton.mjs"), "audit", "verify", file, "--jwks", join(work, "jwks.json"), "--workflows", join(ROOT, "examples/workflows"), "--head", `${file}.head.json`, "--json"], {
+  // GNU time reports the CLI's peak resident memory. The CLI runs as its bin does (its shebang's node flags).
+  const run = spawnSync("/usr/bin/time", ["-f", "%M", join(ROOT, "src/cli/baton.mjs"), "audit", "verify", file, "--jwks", join(work, "jwks.json"), "--workflows", join(ROOT, "examples/workflows"), "--head", `${file}.head.json`, "--json"], {
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
   });
