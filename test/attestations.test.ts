@@ -47,7 +47,7 @@ describe("attestations that must not open a gate", () => {
     const { seq } = await start("deployment");
     const claims = { iss: "monitor", seq, stage: "canary", type: "canary_passed", facts, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID() };
     for (const alg of ["none", "None", "NONE"]) {
-      await expectInvalidRequest(seq, unsigned({ alg, typ: "baton-attestation+jwt", kid: publicJwkOf("monitor").kid }, claims));
+      await refusedUnsigned(seq, unsigned({ alg, typ: "baton-attestation+jwt", kid: publicJwkOf("monitor").kid }, claims));
       await refused(seq, unsigned({ alg, typ: "baton-attestation+jwt", kid: publicJwkOf("monitor").kid }, claims, "c2ln"), "EVIDENCE_INVALID");
     }
   });
@@ -135,12 +135,22 @@ describe("attestations that must not open a gate", () => {
   });
 });
 
-/** An unsigned token (empty signature) is not even a compact JWS for the request schema: refused before any decision, unreceipted. */
-async function expectInvalidRequest(seq: string, token: string) {
+/**
+ * An unsigned token (empty signature part) has the shape of a compact JWS and fails
+ * verification: evidence that does not verify (issue 15), refused by the signature
+ * check, receipted with exactly one new DENY, and nothing else changes.
+ */
+async function refusedUnsigned(seq: string, token: string) {
   const before = await ledgerState(seq);
   const chain = await receipts(seq);
   const result = await submitEvidence(seq, token);
-  expect([result.status, result.body.error?.code], JSON.stringify(result.body)).toEqual([400, "INVALID_REQUEST"]);
+  expect([result.status, result.body.error?.code], JSON.stringify(result.body)).toEqual([403, "EVIDENCE_INVALID"]);
+  expect(result.body.error?.message).toMatch(/unsigned/);
   expect(await ledgerState(seq)).toEqual(before);
-  expect(await receipts(seq)).toEqual(chain);
+  const after = await receipts(seq);
+  expect(after.slice(0, chain.length)).toEqual(chain);
+  expect(after).toHaveLength(chain.length + 1);
+  expect(result.body.error?.receipt).toBe(after.at(-1));
+  const last = claimsOf(after.at(-1) as string);
+  expect([last.kind, last.decision, last.code]).toEqual(["evidence", "DENY", "EVIDENCE_INVALID"]);
 }

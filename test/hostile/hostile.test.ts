@@ -32,8 +32,10 @@ import {
  * pass by failing earlier, at the signature. Capabilities are signed with the
  * run's own Baton key (test/fixtures/signing-keys.test-only.json, configured as
  * BATON_SIGNING_KEYS by vitest.config.ts), so re-signed ones verify; `signer:
- * "attacker"` re-signs with a fresh key under Baton's kid instead. A fixture with
- * `finding` records something Baton accepts but should refuse: its test is `it.fails`.
+ * "attacker"` re-signs with a fresh key under Baton's kid instead. `genuine` marks a
+ * capability that verifies as Baton's (through a tool's authorize(), its refusal is
+ * receipted; junk makes no call). A fixture with `finding` records something Baton
+ * accepts but should refuse: its test is `it.fails`.
  */
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -83,6 +85,12 @@ interface Fixture {
   expect: ReasonCode;
   /** A regular expression the refusal's message must match: which check refused it. */
   message?: string;
+  /**
+   * Capabilities: the token is one Baton could have minted (its signature, claims and
+   * issuer verify), so a tool's verifier that refuses it reports the refusal to the gate,
+   * which receipts it (issue 15); anything else is junk, refused offline without a call.
+   */
+  genuine?: boolean;
   /**
    * Capabilities through the verifier library (offline), when it answers otherwise
    * than the gate: another code or message, or ACCEPTED for what only the ledger knows.
@@ -374,6 +382,16 @@ describe("hostile-token vectors", () => {
     expect(unnamed).toEqual([]);
   });
 
+  it("a genuine capability fixture is the real token, or its claims re-signed with Baton's own key", () => {
+    const capabilities = byPoint.get("capability") ?? [];
+    const unmarked = capabilities.filter(([, f]) => f.mutation.kind === "action" && !f.genuine).map(([name]) => name);
+    expect(unmarked, "presented as it was minted, for another action, yet not genuine").toEqual([]);
+    const forged = capabilities
+      .filter(([, f]) => f.genuine && !(f.mutation.kind === "action" || (f.mutation.kind === "claims" && f.mutation.resign !== false && f.mutation.signer !== "attacker")))
+      .map(([name]) => name);
+    expect(forged, "genuine, yet not signed by Baton's key").toEqual([]);
+  });
+
   for (const [point, fixtures] of [...byPoint.entries()].sort()) {
     describe(point, () => {
       for (const [name, fixture] of fixtures.sort(([a], [b]) => a.localeCompare(b))) {
@@ -437,9 +455,11 @@ describe("capability in the verifier library (offline)", async () => {
   }
 });
 
-// Through authorize(), as a tool server calls it: a refusal of a genuine capability
-// is reported to the gate and lands in the sequence's chain with the same code;
-// junk (anything that does not verify as Baton's) is refused without a call.
+// Through authorize(), as a tool server calls it (issue 15): junk (anything that does
+// not verify as a capability of Baton's) is refused offline without a call; a genuine
+// capability refused offline is reported to the gate and lands in the sequence's chain
+// as a DENY with the offline code; one the offline check accepts is refused by the gate
+// with the gate's code, receipted in the chain of the sequence it names, if there is one.
 describe("capability through the verifier's authorize() (offline check, then the gate)", async () => {
   const { exports } = await import("cloudflare:workers");
   const { createVerifier, VerifierError } = await import("../../src/verifier/index.js");
@@ -450,13 +470,21 @@ describe("capability through the verifier's authorize() (offline check, then the
     return exports.default.fetch(request);
   };
   const verifier = createVerifier({ issuer: "https://baton.test", audience: "deployer", baseUrl: "https://baton.test", apiKey: KEY.deployer, fetch: fetchWorker });
+  const offline = (fixture: Fixture): { expect: ReasonCode | "ACCEPTED"; message?: string } =>
+    fixture.offline ?? { expect: fixture.expect === "INVALID_REQUEST" ? "TOKEN_INVALID" : fixture.expect, message: fixture.message };
   for (const [name, fixture] of (byPoint.get("capability") ?? []).filter(([, f]) => f.mutation.kind !== "replay")) {
-    const genuine = fixture.mutation.kind === "action";
-    it(`${name} → ${genuine ? `${fixture.expect}, receipted` : "refused offline, no call"}`, async () => {
+    const local = offline(fixture);
+    const path = !fixture.genuine ? "junk" : local.expect === "ACCEPTED" ? "gate" : "reported";
+    const title = {
+      junk: "refused offline, no call",
+      reported: `${local.expect} offline, reported and receipted`,
+      gate: `accepted offline, ${fixture.expect} at the gate`,
+    }[path];
+    it(`${name} → ${title}`, async () => {
       const target = await TARGETS.capability();
       const { mutation } = fixture;
-      const token = genuine ? target.token : await mutate(target, target.token, mutation);
-      const request = genuine ? { action: mutation.action ?? "", args: mutation.args ?? {} } : { action: "deploy.canary", args: { ...PARAMS.deployment, percent: 5 } };
+      const token = mutation.kind === "action" ? target.token : await mutate(target, target.token, mutation);
+      const request = mutation.kind === "action" ? { action: mutation.action ?? "", args: mutation.args ?? {} } : { action: "deploy.canary", args: { ...PARAMS.deployment, percent: 5 } };
       const before = await ledgerState(target.seq);
       const chainBefore = await receipts(target.seq);
       calls.length = 0;
@@ -468,16 +496,36 @@ describe("capability through the verifier's authorize() (offline check, then the
       const error = refused as InstanceType<typeof VerifierError>;
       const chainAfter = await receipts(target.seq);
       expect(await ledgerState(target.seq)).toEqual(before);
-      if (genuine) {
-        expect(error.code).toBe(fixture.expect);
-        expect(chainAfter).toHaveLength(chainBefore.length + 1);
-        expect(error.receipt).toBe(chainAfter.at(-1));
-        expect(claimsOf(error.receipt as string)).toMatchObject({ decision: "DENY", code: fixture.expect, effects: [] });
-      } else {
+      const gateCalls = calls.filter((p) => p !== "/.well-known/jwks.json");
+      if (path === "junk") {
+        expect(error.code, error.message).toBe(local.expect);
+        if (local.message) expect(error.message).toMatch(new RegExp(local.message));
         expect(error.receipt).toBeNull();
         expect(chainAfter).toEqual(chainBefore);
-        expect(calls.filter((path) => path !== "/.well-known/jwks.json")).toEqual([]);
+        expect(gateCalls).toEqual([]);
+        return;
       }
+      // One call to the gate: the report, or the redemption the offline check let through.
+      expect(gateCalls).toEqual(["/v1/redeem"]);
+      const code = path === "reported" ? (local.expect as ReasonCode) : fixture.expect;
+      const message = path === "reported" ? local.message : fixture.message;
+      expect(error.code, error.message).toBe(code);
+      if (message) expect(error.message).toMatch(new RegExp(message));
+      // A token naming no sequence of this Baton has no chain to be receipted in.
+      const named = decodeJson(token.split(".")[1] as string).seq;
+      if (named !== target.seq) {
+        expect(error.receipt).toBeNull();
+        expect(chainAfter).toEqual(chainBefore);
+        return;
+      }
+      expect(chainAfter.slice(0, chainBefore.length)).toEqual(chainBefore);
+      expect(chainAfter).toHaveLength(chainBefore.length + 1);
+      expect(error.receipt).toBe(chainAfter.at(-1));
+      const receipt = claimsOf(error.receipt as string);
+      expect(receipt).toMatchObject({ kind: "redeem", decision: "DENY", code, effects: [] });
+      // A report records who refused it and what the gate's own checks give (the fixture's code).
+      if (path === "reported") expect(receipt.details).toMatchObject({ reported_by: "deployer", gate: fixture.expect });
+      else expect((receipt.details as Record<string, unknown> | undefined)?.reported_by).toBeUndefined();
     });
   }
 });

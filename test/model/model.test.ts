@@ -72,6 +72,7 @@ const REQUIRED_RULES = [
   "redeem.stage-not-current",
   "redeem.spent",
   "redeem.not-granted",
+  "redeem.granted-in-another-stage",
   "redeem.grant-used-up",
   "redeem.sealed",
   "evidence.opens-s1",
