@@ -20,7 +20,7 @@ const listRoute = authedRoute({
   summary: "Signals of the analysis plane about one actor or one subject (operator, auditor, orchestrator)",
   middleware: [requireCaller("operator", "auditor", "orchestrator")] as const,
   request: { query: Party },
-  responses: { 200: { description: "signals with their status and signed JWS, and the signed log of their events" } },
+  responses: { 200: { description: "signals with their status and signed JWS, the signed log of their events, and the rows the analyst keeps" } },
 });
 
 const actRoute = (action: "acknowledge" | "clear") =>
@@ -43,8 +43,9 @@ export function registerSignals(app: OpenAPIHono<AppEnv>): void {
   app.openapi(listRoute, async (c) => {
     const scope = scopeOf(c.req.valid("query"));
     const analyst = analystOf(c, scope);
-    const [signals, log] = await Promise.all([analyst.list({ scope }), analyst.log()]);
-    return json({ scope, signals, log });
+    const [signals, log, stored] = await Promise.all([analyst.list({ scope }), analyst.log(), analyst.stored()]);
+    // `stored`: the rows the analyst keeps, so an operator sees that its memory stays bounded.
+    return json({ scope, signals, log, stored });
   });
   for (const action of ["acknowledge", "clear"] as const) {
     app.openapi(actRoute(action), async (c) => {
