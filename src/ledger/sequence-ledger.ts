@@ -44,8 +44,6 @@ type Idempotency = { key: string; requestDigest: string } | undefined;
 /** Receipts handed to the analysis plane per call, and the pause before retrying a failed delivery. */
 const DELIVERY_BATCH = 200;
 const DELIVERY_RETRY_MS = 2_000;
-/** When the fallback alarm fires if the delivery right after a commit did not finish. */
-const DELIVERY_FALLBACK_MS = 5_000;
 /** The decisions a declared signal can bear on: a grant's use, and a gate's opening. */
 const SIGNAL_CONSULTING = new Set<LedgerRequest["kind"]>(["redeem", "evidence", "approval", "outcome"]);
 
@@ -328,88 +326,28 @@ export class SequenceLedger extends DurableObject<Env> {
     });
     // The outbox is the chain itself: an alarm hands new activity to the analysis plane.
     // Other receipts wait in it (the analysts do not read them) and move the cursor with the next.
-    if (activity && config.detectors.length > 0) await this.#scheduleDelivery(now);
+    if (activity && config.detectors.length > 0) await this.ctx.storage.setAlarm(now);
     return answer;
   }
 
   /**
-   * Delivers committed activity to the analysis plane — the watched parties' analysts — in
-   * order, at least once: the cursor moves only as far as an analyst acknowledged. Normally
-   * right after the commit, by the call that made it (`#deliverNow`); this alarm is the
-   * fallback, armed before that delivery starts, that retries from the cursor when it failed
-   * or the object went away first.
+   * Delivers committed receipts to the analysis plane — the actor's and the
+   * subject's analysts — in order, at least once: the cursor moves only as far
+   * as an analyst acknowledged, and a failure retries from there.
    */
   override async alarm(): Promise<void> {
-    this.#fallbackArmed = false;
-    const { more, refused } = await this.#deliver();
-    if (refused) await this.#arm(Date.now() + DELIVERY_RETRY_MS);
-    else if (more) await this.#arm(Date.now());
-  }
-
-  /** The fallback alarm is set (by this instance): a later commit need not set it again. */
-  #fallbackArmed = false;
-  /** Deliveries started by commits and not finished yet. */
-  #inFlight = 0;
-
-  async #arm(at: number): Promise<void> {
-    this.#fallbackArmed = true;
-    await this.ctx.storage.setAlarm(at);
-  }
-
-  /** After a commit of activity: the fallback first (durable), then the delivery itself, not awaited by the answer. */
-  async #scheduleDelivery(now: number): Promise<void> {
-    if (!this.#fallbackArmed) await this.#arm(now + DELIVERY_FALLBACK_MS);
-    this.#inFlight++;
-    void this.#deliverNow();
-  }
-
-  async #deliverNow(): Promise<void> {
-    try {
-      const { more, refused } = await this.#deliver();
-      if (refused) return await this.#arm(Date.now() + DELIVERY_RETRY_MS);
-      if (more) return await this.#arm(Date.now());
-      // Nothing left for any analyst and no other delivery under way: the fallback has nothing
-      // to do. Checked and cleared before the delete is issued, so a commit after this point
-      // arms it again (storage applies the two in the order they were issued).
-      if (this.#inFlight === 1 && this.#fallbackArmed && !this.#pending()) {
-        this.#fallbackArmed = false;
-        await this.ctx.storage.deleteAlarm();
-      }
-    } catch (error) {
-      console.error("receipt delivery to the analysis plane failed; the alarm retries", error);
-    } finally {
-      this.#inFlight--;
-    }
-  }
-
-  /** The parties whose analysts take this sequence's receipts: those some configured detector watches. */
-  #targets(record: SequenceRecord, config: BatonConfig): string[] {
-    // An analyst without detectors has nothing to do with a receipt. A detector configured
-    // later catches up from the cursor, which stays put.
-    const watched = { actor: `actor:${record.actor}`, subject: `subject:${record.subject}` };
-    return (["actor", "subject"] as const).filter((by) => config.detectors.some((d) => d.by === by)).map((by) => watched[by]);
-  }
-
-  /** Whether some analyst has activity after its cursor still to take. */
-  #pending(): boolean {
     const stored = this.#store.load();
-    if (!stored || !this.#config) return false;
-    return this.#targets(stored.record, this.#config).some((t) => (this.#store.outbox(this.#store.delivered(t), DELIVERY_BATCH)?.receipts.length ?? 0) > 0);
-  }
-
-  #config: BatonConfig | null = null;
-
-  /** One pass over the watched parties from their cursors: whether a page was full, whether an analyst took less or failed. */
-  async #deliver(): Promise<{ more: boolean; refused: boolean }> {
-    const stored = this.#store.load();
-    if (!stored) return { more: false, refused: false };
+    if (!stored) return;
     const { record } = stored;
     const config = await loadConfig(this.env);
-    this.#config = config;
+    // Only the parties some detector watches: an analyst without detectors has nothing to do
+    // with a receipt. A detector configured later catches up from the cursor, which stays put.
+    const watched = { actor: `actor:${record.actor}`, subject: `subject:${record.subject}` };
+    const targets = (["actor", "subject"] as const).filter((by) => config.detectors.some((d) => d.by === by)).map((by) => watched[by]);
     let more = false;
     let refused = false;
     try {
-      for (const target of this.#targets(record, config)) {
+      for (const target of targets) {
         const after = this.#store.delivered(target);
         const page = this.#store.outbox(after, DELIVERY_BATCH);
         if (!page) continue;
@@ -426,7 +364,8 @@ export class SequenceLedger extends DurableObject<Env> {
       console.error("receipt delivery to the analysis plane failed; retrying", error);
       refused = true;
     }
-    return { more, refused };
+    if (refused) await this.ctx.storage.setAlarm(Date.now() + DELIVERY_RETRY_MS);
+    else if (more) await this.ctx.storage.setAlarm(Date.now());
   }
 
   /** The active signals of the detectors this workflow declares, for the sequence's actor and subject. */
