@@ -75,12 +75,12 @@ async function probe() {
   const summarise = await call(baton.base, "/v1/outcomes", TOOL_KEY.warehouse, { receipt: read.json.receipt, outcome: "succeeded" });
   const summary = await call(baton.base, "/v1/redeem", TOOL_KEY.model, { token: summarise.json.capability, action: "summary.create", args: {} });
   const publish = await call(baton.base, "/v1/outcomes", TOOL_KEY.model, { receipt: summary.json.receipt, outcome: "succeeded" });
-  const before = new Set((await get(`/v1/signals?actor=${ACTOR}`, OPERATOR_KEY)).json.signals.map((s) => s.id));
+  const before = new Set((await get(`/v1/signals?actor=${ACTOR}&log_limit=1`, OPERATOR_KEY)).json.signals.map((s) => s.id));
   const published = await call(baton.base, "/v1/redeem", TOOL_KEY.dashboard, { token: publish.json.capability, action: "dashboard.publish", args: { dashboard: "public-stats" } });
   expectAnswer("probe publish", published, 200, (b) => b.decision === "ALLOW");
   const answered = performance.now();
   for (;;) {
-    const { json } = await get(`/v1/signals?actor=${ACTOR}`, OPERATOR_KEY);
+    const { json } = await get(`/v1/signals?actor=${ACTOR}&log_limit=1`, OPERATOR_KEY);
     const signal = json.signals.find((s) => s.detector === "flow.restricted-to-public" && !before.has(s.id));
     if (signal) {
       const lag = performance.now() - answered;

@@ -283,4 +283,21 @@ describe("the analyst's incremental index", () => {
     expect(await analyst.ingest({ scope, seq, after: 2, through: 7, receipts: [read(7, T0 + 10)] })).toEqual({ through: 7 });
     expect((await analyst.stored()).activity).toBe(2);
   });
+
+  it("the signals listing pages the signed log, so a read costs the same however long the log grows", async () => {
+    const scope = `actor:paged-${crypto.randomUUID()}`;
+    const analyst = env.ANALYSTS.get(env.ANALYSTS.idFromName(scope));
+    const b64 = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const jws = (c: ReceiptClaims) => `${b64({ alg: "EdDSA", typ: "baton-receipt+jwt" })}.${b64(c)}.c2ln`;
+    // Three public writes after one restricted read: three flow signals, three "emitted" entries.
+    const seq = "d".repeat(64);
+    const step = (labels: string[], effect: "read" | "write") => ({ tool: "t1", action: "a1", labels, effect, allowed: true, gap: 0, delay: 0, flush: true, redeliver: 0, gapped: false });
+    const receipts = [jws(claims(seq, 0, T0)), jws(claims(seq, 1, T0 + 1, step(["restricted"], "read")))];
+    for (let n = 2; n <= 4; n++) receipts.push(jws(claims(seq, n, T0 + n, step(["public"], "write"))));
+    await analyst.ingest({ scope, seq, receipts });
+    const all = await analyst.log({ after: -1 });
+    expect(all).toHaveLength(3);
+    expect(await analyst.log({ limit: 1 })).toEqual(all.slice(-1));
+    expect(await analyst.log({ after: 0, limit: 1 })).toEqual(all.slice(1, 2));
+  });
 });

@@ -41,6 +41,10 @@ const MIGRATIONS = [
    DROP TABLE events;`,
 ];
 
+/** Log entries a read returns by default, and at most. */
+const LOG_PAGE = 100;
+const LOG_PAGE_MAX = 1_000;
+
 /** How often an analyst prunes what its detectors no longer need, and expired signals. */
 const PRUNE_EVERY_MS = 60_000;
 
@@ -184,9 +188,18 @@ export class ActivityAnalyst extends DurableObject<Env> {
     });
   }
 
-  /** The signed log of this party's signal events (emitted, acknowledged, cleared), oldest first. */
-  async log(): Promise<string[]> {
-    return this.#sql.exec<{ jws: string }>("SELECT jws FROM log ORDER BY n").toArray().map((r) => r.jws);
+  /**
+   * The signed log of this party's signal events (emitted, acknowledged, cleared), oldest
+   * first: the entries after `after`, or the latest ones; at most `limit`, so a read costs
+   * the same however long the log grows (page through it with `after`).
+   */
+  async log(page: { after?: number; limit?: number } = {}): Promise<string[]> {
+    const limit = Math.min(Math.max(page.limit ?? LOG_PAGE, 1), LOG_PAGE_MAX);
+    const rows =
+      page.after === undefined
+        ? this.#sql.exec<{ jws: string }>("SELECT jws FROM (SELECT n, jws FROM log ORDER BY n DESC LIMIT ?) ORDER BY n", limit).toArray()
+        : this.#sql.exec<{ jws: string }>("SELECT jws FROM log WHERE n > ? ORDER BY n LIMIT ?", page.after, limit).toArray();
+    return rows.map((r) => r.jws);
   }
 
   /** Rows this analyst keeps (benchmarks read it): the index's tables and the hot signals. */

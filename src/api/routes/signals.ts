@@ -7,20 +7,34 @@ import { authedRoute } from "../openapi.js";
 import { answer, json } from "../respond.js";
 import { PartyName } from "../schemas.js";
 
-const Party = z
-  .object({
-    actor: PartyName.optional(),
-    subject: PartyName.optional(),
-  })
-  .refine((p) => (p.actor === undefined) !== (p.subject === undefined), { message: "name exactly one of actor or subject" });
+const PartyShape = { actor: PartyName.optional(), subject: PartyName.optional() };
+const exactlyOne = [
+  (p: { actor?: string | undefined; subject?: string | undefined }) => (p.actor === undefined) !== (p.subject === undefined),
+  { message: "name exactly one of actor or subject" },
+] as const;
+const Party = z.object(PartyShape).refine(...exactlyOne);
 
 const listRoute = authedRoute({
   method: "get",
   path: "/v1/signals",
   summary: "Signals of the analysis plane about one actor or one subject (operator, auditor, orchestrator)",
   middleware: [requireCaller("operator", "auditor", "orchestrator")] as const,
-  request: { query: Party },
-  responses: { 200: { description: "signals with their status and signed JWS, the signed log of their events, and the rows the analyst keeps" } },
+  request: {
+    query: z
+      .object({
+        ...PartyShape,
+        // The log is paged: the latest entries by default, or those after `log_after`.
+        log_after: z.coerce.number().int().min(-1).optional(),
+        log_limit: z.coerce.number().int().min(1).max(1_000).optional(),
+      })
+      .refine(...exactlyOne),
+  },
+  responses: {
+    200: {
+      description:
+        "signals with their status and signed JWS, a page of the signed log of their events (the latest 100, or `log_limit` after `log_after`), and the rows the analyst keeps",
+    },
+  },
 });
 
 const actRoute = (action: "acknowledge" | "clear") =>
@@ -41,9 +55,11 @@ const actRoute = (action: "acknowledge" | "clear") =>
 
 export function registerSignals(app: OpenAPIHono<AppEnv>): void {
   app.openapi(listRoute, async (c) => {
-    const scope = scopeOf(c.req.valid("query"));
+    const query = c.req.valid("query");
+    const scope = scopeOf(query);
     const analyst = analystOf(c, scope);
-    const [signals, log, stored] = await Promise.all([analyst.list({ scope }), analyst.log(), analyst.stored()]);
+    const page = { ...(query.log_after === undefined ? {} : { after: query.log_after }), ...(query.log_limit === undefined ? {} : { limit: query.log_limit }) };
+    const [signals, log, stored] = await Promise.all([analyst.list({ scope }), analyst.log(page), analyst.stored()]);
     // `stored`: the rows the analyst keeps, so an operator sees that its memory stays bounded.
     return json({ scope, signals, log, stored });
   });
