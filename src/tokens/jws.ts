@@ -44,7 +44,7 @@ export async function verifyJws(token: unknown, options: VerifyJwsOptions): Prom
   if (!COMPACT_JWS.test(token)) return fail("token is not a compact JWS");
   // jose accepts base64url whose unused trailing bits are set; such a second
   // spelling of the same token would also hash differently. Refuse it.
-  if (!token.split(".").every(isCanonicalBase64url)) return fail("token is not canonical base64url");
+  if (!token.split(".").every(hasCanonicalTail)) return fail("token is not canonical base64url");
 
   // The header is decoded once, strictly: UTF-8, a JSON object, no repeated member.
   let header: JWSHeaderParameters;
@@ -101,7 +101,11 @@ const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
  * zero (RFC 4648 §3.5). Constant time in the segment's length, after the charset check.
  */
 export function isCanonicalBase64url(segment: string): boolean {
-  if (!BASE64URL.test(segment)) return false;
+  return BASE64URL.test(segment) && hasCanonicalTail(segment);
+}
+
+/** The length and last-character rule of a canonical base64url segment whose characters are already known to be of the alphabet. */
+function hasCanonicalTail(segment: string): boolean {
   const rest = segment.length % 4;
   if (rest === 1) return false;
   if (rest === 0) return true;
