@@ -149,6 +149,12 @@ function deliveries(sequences: { start: number; startDelay: number; steps: Step[
   return out;
 }
 
+/** A receipt as a ledger would deliver it (the analyst reads claims; its only caller is the ledger). */
+function jws(c: ReceiptClaims): string {
+  const b64 = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return `${b64({ alg: "EdDSA", typ: "baton-receipt+jwt" })}.${b64(c)}.c2ln`;
+}
+
 async function inAnalyst<T>(name: string, work: (sql: SqlStorage) => T): Promise<T> {
   const stub = env.ANALYSTS.get(env.ANALYSTS.idFromName(`actor:${name}-${crypto.randomUUID()}`));
   return runInDurableObject(stub, (_instance, state) => work(state.storage.sql));
@@ -270,8 +276,6 @@ describe("the analyst's incremental index", () => {
   it("a ranged delivery (the ledger sends only allowed redeems) moves the cursor over the receipts it leaves out, and waits at a gap", async () => {
     const scope = `actor:ranged-${crypto.randomUUID()}`;
     const analyst = env.ANALYSTS.get(env.ANALYSTS.idFromName(scope));
-    const b64 = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-    const jws = (c: ReceiptClaims) => `${b64({ alg: "EdDSA", typ: "baton-receipt+jwt" })}.${b64(c)}.c2ln`;
     const seq = "c".repeat(64);
     const read = (n: number, at: number) => jws(claims(seq, n, at, { tool: "t1", action: "a1", labels: [], effect: "read", allowed: true, gap: 0, delay: 0, flush: true, redeliver: 0, gapped: false }));
     // n=0 (start) and n=1 (an evidence receipt, say) are not sent; n=2 is.
@@ -287,8 +291,6 @@ describe("the analyst's incremental index", () => {
   it("the signals listing pages the signed log, so a read costs the same however long the log grows", async () => {
     const scope = `actor:paged-${crypto.randomUUID()}`;
     const analyst = env.ANALYSTS.get(env.ANALYSTS.idFromName(scope));
-    const b64 = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-    const jws = (c: ReceiptClaims) => `${b64({ alg: "EdDSA", typ: "baton-receipt+jwt" })}.${b64(c)}.c2ln`;
     // Three public writes after one restricted read: three flow signals, three "emitted" entries.
     const seq = "d".repeat(64);
     const step = (labels: string[], effect: "read" | "write") => ({ tool: "t1", action: "a1", labels, effect, allowed: true, gap: 0, delay: 0, flush: true, redeliver: 0, gapped: false });
