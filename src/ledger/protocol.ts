@@ -22,7 +22,7 @@ export const StartInputSchema = z.object({
   actorJkt: z.string().min(1).optional(),
   /** Only when a parent sequence delegated to this one's actor. */
   delegation: z
-    .object({ parent: z.string().min(1), parentReceipt: z.string().min(1), act: z.record(z.string(), z.unknown()) })
+    .object({ parent: z.string().min(1), parentReceipt: z.string().min(1), act: z.record(z.string(), z.unknown()), until: z.int().nonnegative().optional() })
     .optional(),
   /** The orchestrator the sequence answers to, when it is not the caller (a delegated child answers to its parent's). */
   orchestrator: z.string().min(1).optional(),

@@ -703,7 +703,8 @@ function planCapability(
     jti: fresh.jti,
     iat,
     nbf: iat,
-    exp: iat + stage.ttl_seconds,
+    // A delegated sequence's capabilities die with the capability that delegated them.
+    exp: Math.min(iat + stage.ttl_seconds, state.record.delegation?.until ?? Number.POSITIVE_INFINITY),
     aud,
     authorization_details,
     ...(other_stages.length > 0 ? { other_stages } : {}),

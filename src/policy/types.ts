@@ -30,6 +30,11 @@ export interface Delegation {
   parentReceipt: string;
   /** The nested actor chain the child's capabilities carry. */
   act: Act;
+  /**
+   * When the delegating capability expires (seconds): no capability of the child outlives it.
+   * Absent in sequences delegated before it was recorded.
+   */
+  until?: number;
 }
 
 /** A grant a delegating agent asks for its sub-agent: a subset of its own current stage. */

@@ -156,6 +156,17 @@ describe("decide(): the gate", () => {
     expect(started.mint?.other_stages).toEqual([{ stage: "rollout", tool: "deployer", actions: ["deploy.rollout"] }]);
   });
 
+  it("a delegated sequence's capability never outlives the capability that delegated it", () => {
+    const start = { kind: "start", params: PARAMS, subject: "user:alice", actor: "agent-7", orchestrator: "o", fresh: { jti: "cap-1" } } as const;
+    const base = state({ capability: null });
+    const delegated = (until: number) => ({ ...base, record: { ...base.record, delegation: { parent: "p", parentReceipt: "r", act: { sub: "agent-7" }, until } } });
+    // The parent's capability ends 1 s after the child is started (the child's clock a second past the route's).
+    expect(decide(workflow, delegated(NOW_S + 1), start, NOW).mint?.exp).toBe(NOW_S + 1);
+    // A parent with time to spare leaves the stage's own ttl in force.
+    const ttl = workflow.definition.stages[0]?.ttl_seconds ?? 0;
+    expect(decide(workflow, delegated(NOW_S + ttl + 60), start, NOW).mint?.exp).toBe(NOW_S + ttl);
+  });
+
   it("a tool's report of its offline refusal is a DENY with its code: nothing spent, never an ALLOW", () => {
     const report = (code: "CONDITION_FAILED" | "TOKEN_EXPIRED" | "SEQUENCE_VIOLATION", request = redeem()) =>
       ({ ...request, refused: { code, message: "refused offline" } }) as LedgerRequest;

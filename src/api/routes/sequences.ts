@@ -263,7 +263,7 @@ export function registerSequences(app: OpenAPIHono<AppEnv>): void {
       actor: plan.actor,
       actorJkt,
       orchestrator: plan.parent.orchestrator,
-      delegation: { parent: id, parentReceipt, act: plan.act as unknown as Record<string, unknown> },
+      delegation: { parent: id, parentReceipt, act: plan.act as unknown as Record<string, unknown>, until: plan.until },
     });
     const childBody = JSON.parse(started.body) as Record<string, unknown>;
     return c.json({ ...childBody, parent: { sequence: id, receipt: allowed.receipt } }, started.status as 201);
