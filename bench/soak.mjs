@@ -21,6 +21,7 @@ const { values: flags } = parseArgs({
     parts: { type: "string", default: "10" },
     connections: { type: "string", default: "10" },
     "prune-wait": { type: "string", default: "70" },
+    warmup: { type: "string", default: "2000" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -30,7 +31,8 @@ if (flags.help) {
   --sequences N    reimbursement sequences, all of actor agent-7 (default 2000; at most 20 redeems each)
   --parts N        parts the run is split into and compared (default 10)
   --connections N  requests in flight (default 10)
-  --prune-wait S   seconds to wait at the end for the analyst's pruning alarm (default 70)`);
+  --prune-wait S   seconds to wait at the end for the analyst's pruning alarm (default 70)
+  --warmup N       redeems of the same kind before the measured parts, not measured (default 2000)`);
   process.exit(0);
 }
 const REDEEMS = Number(flags.redeems);
@@ -96,8 +98,23 @@ async function probe() {
 const parts = [];
 const lags = [];
 let redeemsDone = 0;
+
+/** Redeems of fresh sequences of the actor, 10 in flight, not measured: JIT, caches and the analyst warm. */
+async function warmUp(count) {
+  const tokens = await inPool(Math.ceil(count / PER_SEQUENCE), PREP_CONCURRENCY, "warm-up: start sequences", async () => {
+    const started = await call(baton.base, "/v1/sequences", KEY.orchestrator, { workflow: "reimbursement", params: REIMBURSEMENT, subject: "user:bench", actor: ACTOR });
+    expectAnswer("start", started, 201, (b) => typeof b.capability === "string");
+    return started.json.capability;
+  });
+  const items = Array.from({ length: count }, (_, i) => tokens[i % tokens.length]);
+  await inPool(items.length, CONNECTIONS, "warm-up: redeems", (i) =>
+    call(baton.base, "/v1/redeem", TOOL_KEY.expenses, { token: items[i], action: "receipts.read", args: { report: REIMBURSEMENT.report } }),
+  );
+}
+
 try {
   console.error(`soak: ${REDEEMS} redeems over ${SEQUENCES} sequences of ${ACTOR}, ${PARTS} parts, ${CONNECTIONS} connections; bundled configuration`);
+  if (Number(flags.warmup) > 0) await warmUp(Number(flags.warmup));
   for (let part = 0; part < PARTS; part++) {
     const sequences = await inPool(SEQUENCES / PARTS, PREP_CONCURRENCY, `part ${part + 1}: start sequences`, async () => {
       const started = await call(baton.base, "/v1/sequences", KEY.orchestrator, { workflow: "reimbursement", params: REIMBURSEMENT, subject: "user:bench", actor: ACTOR });
@@ -171,7 +188,7 @@ try {
   }
   console.log(`\nthroughput, last part ÷ first: ${fmt(last.reqPerSec / first.reqPerSec, 2)}x; p50, last ÷ first: ${fmt(last.p50 / first.p50, 2)}x; CPU per redeem, last ÷ first: ${fmt(last.cpuMicrosPerRequest / first.cpuMicrosPerRequest, 2)}x`);
   console.log(`analysis lag (redeem answered -> receipt delivered -> judged -> signal signed and listed), ${lags.length} probes: p50 ${fmt(percentile(lags, 50), 0)} ms, p99 ${fmt(percentile(lags, 99), 0)} ms; last part: p50 ${fmt(percentile(lastLags, 50), 0)} ms, p99 ${fmt(percentile(lastLags, 99), 0)} ms`);
-  const inWindow = REDEEMS + lags.length * 3;
+  const inWindow = REDEEMS + Number(flags.warmup) + lags.length * 3;
   console.log(`analyst rows at the end (actor ${ACTOR}), against ${inWindow} allowed actions inside the 24 h flow window: ` + `${JSON.stringify(storedNow)}; after its pruning alarm: ${JSON.stringify(listed.stored)}`);
   const failed = parts.reduce((a, r) => a + r.failures, 0);
   if (failed > 0) {
