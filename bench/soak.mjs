@@ -77,12 +77,12 @@ async function probe() {
   const summarise = await call(baton.base, "/v1/outcomes", TOOL_KEY.warehouse, { receipt: read.json.receipt, outcome: "succeeded" });
   const summary = await call(baton.base, "/v1/redeem", TOOL_KEY.model, { token: summarise.json.capability, action: "summary.create", args: {} });
   const publish = await call(baton.base, "/v1/outcomes", TOOL_KEY.model, { receipt: summary.json.receipt, outcome: "succeeded" });
-  const before = new Set((await get(`/v1/signals?actor=${ACTOR}&log_limit=1`, OPERATOR_KEY)).json.signals.map((s) => s.id));
+  const before = new Set((await get(`/v1/signals?actor=${ACTOR}&log_limit=1&in_force=true`, OPERATOR_KEY)).json.signals.map((s) => s.id));
   const published = await call(baton.base, "/v1/redeem", TOOL_KEY.dashboard, { token: publish.json.capability, action: "dashboard.publish", args: { dashboard: "public-stats" } });
   expectAnswer("probe publish", published, 200, (b) => b.decision === "ALLOW");
   const answered = performance.now();
   for (;;) {
-    const { json } = await get(`/v1/signals?actor=${ACTOR}&log_limit=1`, OPERATOR_KEY);
+    const { json } = await get(`/v1/signals?actor=${ACTOR}&log_limit=1&in_force=true`, OPERATOR_KEY);
     const signal = json.signals.find((s) => s.detector === "flow.restricted-to-public" && !before.has(s.id));
     if (signal) {
       const lag = performance.now() - answered;
@@ -171,10 +171,10 @@ try {
         `workerd CPU ${row.cpuMicrosPerRequest.toFixed(0)} µs/redeem (probes included), ${row.probes} probe(s), lag p50 ${row.lagP50.toFixed(0)} ms${failures ? `, ${failures} FAILED` : ""}`,
     );
   }
-  const storedNow = (await get(`/v1/signals?actor=${ACTOR}`, OPERATOR_KEY)).json.stored;
+  const storedNow = (await get(`/v1/signals?actor=${ACTOR}&log_limit=1&stored=true`, OPERATOR_KEY)).json.stored;
   console.error(`waiting ${flags["prune-wait"]} s for the analyst's pruning alarm...`);
   await new Promise((r) => setTimeout(r, Number(flags["prune-wait"]) * 1000));
-  const listed = (await get(`/v1/signals?actor=${ACTOR}`, OPERATOR_KEY)).json;
+  const listed = (await get(`/v1/signals?actor=${ACTOR}&log_limit=1&stored=true`, OPERATOR_KEY)).json;
   const first = parts[0];
   const last = parts.at(-1);
   const lastLags = lags.slice(-Math.max(1, last.probes));

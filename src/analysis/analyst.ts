@@ -61,7 +61,12 @@ export const IngestInputSchema = z.object({
   through: z.int().min(0).optional(),
   receipts: z.array(z.string().min(1)).max(500),
 });
-export const SignalsQuerySchema = z.object({ scope: Scope, detectors: z.array(z.string()).optional() });
+export const SignalsQuerySchema = z.object({
+  scope: Scope,
+  detectors: z.array(z.string()).optional(),
+  /** Only signals in force (active or acknowledged), not the cleared ones still in the hot table. */
+  inForce: z.boolean().optional(),
+});
 export const SignalActionSchema = z.object({
   scope: Scope,
   id: z.string().min(1).max(128),
@@ -159,8 +164,9 @@ export class ActivityAnalyst extends DurableObject<Env> {
 
   /** The signals in the hot table: every one not yet expired (an expired one stays in the signed log). */
   async list(raw: z.input<typeof SignalsQuerySchema>): Promise<StoredSignal[]> {
-    SignalsQuerySchema.parse(raw);
-    return this.#signals();
+    const input = SignalsQuerySchema.parse(raw);
+    const signals = this.#signals();
+    return input.inForce ? signals.filter((s) => s.status !== "cleared") : signals;
   }
 
   /** An operator acknowledges (still in force) or clears (no longer in force) a signal; both are logged and signed. */

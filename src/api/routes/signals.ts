@@ -26,13 +26,17 @@ const listRoute = authedRoute({
         // The log is paged: the latest entries by default, or those after `log_after`.
         log_after: z.coerce.number().int().min(-1).optional(),
         log_limit: z.coerce.number().int().min(1).max(1_000).optional(),
+        // Opt-in: counting the rows is a scan of the analyst's tables, not for every poll.
+        stored: z.enum(["true", "false"]).optional(),
+        // Only the signals in force, without the cleared ones.
+        in_force: z.enum(["true", "false"]).optional(),
       })
       .refine(...exactlyOne),
   },
   responses: {
     200: {
       description:
-        "signals with their status and signed JWS, a page of the signed log of their events (the latest 100, or `log_limit` after `log_after`), and the rows the analyst keeps",
+        "signals with their status and signed JWS, a page of the signed log of their events (the latest 100, or `log_limit` after `log_after`), and with ?stored=true the rows the analyst keeps",
     },
   },
 });
@@ -59,9 +63,13 @@ export function registerSignals(app: OpenAPIHono<AppEnv>): void {
     const scope = scopeOf(query);
     const analyst = analystOf(c, scope);
     const page = { ...(query.log_after === undefined ? {} : { after: query.log_after }), ...(query.log_limit === undefined ? {} : { limit: query.log_limit }) };
-    const [signals, log, stored] = await Promise.all([analyst.list({ scope }), analyst.log(page), analyst.stored()]);
-    // `stored`: the rows the analyst keeps, so an operator sees that its memory stays bounded.
-    return json({ scope, signals, log, stored });
+    const [signals, log, stored] = await Promise.all([
+      analyst.list({ scope, inForce: query.in_force === "true" }),
+      analyst.log(page),
+      query.stored === "true" ? analyst.stored() : undefined,
+    ]);
+    // `stored` (with ?stored=true): the rows the analyst keeps, so an operator sees that its memory stays bounded.
+    return json({ scope, signals, log, ...(stored ? { stored } : {}) });
   });
   for (const action of ["acknowledge", "clear"] as const) {
     app.openapi(actRoute(action), async (c) => {
