@@ -301,5 +301,11 @@ describe("the analyst's incremental index", () => {
     expect(all).toHaveLength(3);
     expect(await analyst.log({ limit: 1 })).toEqual(all.slice(-1));
     expect(await analyst.log({ after: 0, limit: 1 })).toEqual(all.slice(1, 2));
+    // A cleared signal stays in the hot table until it expires, but not among those in force.
+    const [first] = await analyst.list({ scope });
+    await analyst.act({ scope, id: first?.id ?? "", action: "clear", operator: "ops" });
+    expect((await analyst.list({ scope })).length).toBe(3);
+    expect((await analyst.list({ scope, inForce: true })).map((x) => x.id)).not.toContain(first?.id);
+    expect((await analyst.list({ scope, inForce: true })).length).toBe(2);
   });
 });
