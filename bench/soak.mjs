@@ -99,13 +99,18 @@ const parts = [];
 const lags = [];
 let redeemsDone = 0;
 
-/** Redeems of fresh sequences of the actor, 10 in flight, not measured: JIT, caches and the analyst warm. */
-async function warmUp(count) {
-  const tokens = await inPool(Math.ceil(count / PER_SEQUENCE), PREP_CONCURRENCY, "warm-up: start sequences", async () => {
+/** `count` reimbursement sequences of the actor, started 10 at a time (not measured): their capabilities. */
+function startReimbursements(count, label) {
+  return inPool(count, PREP_CONCURRENCY, label, async () => {
     const started = await call(baton.base, "/v1/sequences", KEY.orchestrator, { workflow: "reimbursement", params: REIMBURSEMENT, subject: "user:bench", actor: ACTOR });
     expectAnswer("start", started, 201, (b) => typeof b.capability === "string");
     return started.json.capability;
   });
+}
+
+/** Redeems of fresh sequences of the actor, 10 in flight, not measured: JIT, caches and the analyst warm. */
+async function warmUp(count) {
+  const tokens = await startReimbursements(Math.ceil(count / PER_SEQUENCE), "warm-up: start sequences");
   const items = Array.from({ length: count }, (_, i) => tokens[i % tokens.length]);
   await inPool(items.length, CONNECTIONS, "warm-up: redeems", (i) =>
     call(baton.base, "/v1/redeem", TOOL_KEY.expenses, { token: items[i], action: "receipts.read", args: { report: REIMBURSEMENT.report } }),
@@ -116,11 +121,7 @@ try {
   console.error(`soak: ${REDEEMS} redeems over ${SEQUENCES} sequences of ${ACTOR}, ${PARTS} parts, ${CONNECTIONS} connections; bundled configuration`);
   if (Number(flags.warmup) > 0) await warmUp(Number(flags.warmup));
   for (let part = 0; part < PARTS; part++) {
-    const sequences = await inPool(SEQUENCES / PARTS, PREP_CONCURRENCY, `part ${part + 1}: start sequences`, async () => {
-      const started = await call(baton.base, "/v1/sequences", KEY.orchestrator, { workflow: "reimbursement", params: REIMBURSEMENT, subject: "user:bench", actor: ACTOR });
-      expectAnswer("start", started, 201, (b) => typeof b.capability === "string");
-      return started.json.capability;
-    });
+    const sequences = await startReimbursements(SEQUENCES / PARTS, `part ${part + 1}: start sequences`);
     // Round-robin over the part's sequences, as many agents working side by side would.
     const items = [];
     for (let k = 0; k < PER_SEQUENCE; k++) for (const token of sequences) if (redeemsDone + items.length < REDEEMS) items.push(token);

@@ -110,8 +110,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
   async ingest(raw: z.input<typeof IngestInputSchema>): Promise<{ through: number }> {
     const input = IngestInputSchema.parse(raw);
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
-    const scopeKind = input.scope.startsWith("actor:") ? "actor" : "subject";
-    const detectors = config.detectors.filter((d) => d.by === scopeKind);
+    const detectors = watching(config, input.scope);
     // Hashing is async: done first, on the receipts alone.
     const delivered = await Promise.all(
       input.receipts.map(async (jws) => ({ claims: claimsOf(jws), hash: await receiptHash(jws) })),
@@ -134,14 +133,13 @@ export class ActivityAnalyst extends DurableObject<Env> {
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     const scope = this.#scope();
     if (scope === null) return; // never delivered to: nothing to prune
-    const scopeKind = scope.startsWith("subject:") ? "subject" : "actor";
     await this.#emitPending(config, keyring, scope);
     const more = this.ctx.storage.transactionSync(() => {
       const expired = this.#sql.exec(
         "DELETE FROM signals WHERE id IN (SELECT id FROM signals WHERE expires_at <= ? LIMIT 1000)",
         Math.floor(Date.now() / 1000),
       ).rowsWritten;
-      return this.#index.prune(config.detectors.filter((d) => d.by === scopeKind)) || expired >= 1000;
+      return this.#index.prune(watching(config, scope)) || expired >= 1000;
     });
     this.#pruneScheduled = more;
     if (more) await this.ctx.storage.setAlarm(Date.now());
@@ -165,8 +163,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
   /** The signals in the hot table: every one not yet expired (an expired one stays in the signed log). */
   async list(raw: z.input<typeof SignalsQuerySchema>): Promise<StoredSignal[]> {
     const input = SignalsQuerySchema.parse(raw);
-    const signals = this.#signals();
-    return input.inForce ? signals.filter((s) => s.status !== "cleared") : signals;
+    return this.#signals({ inForce: input.inForce === true });
   }
 
   /** An operator acknowledges (still in force) or clears (no longer in force) a signal; both are logged and signed. */
@@ -175,7 +172,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     return this.#serially(async () => {
       this.#remember(input.scope);
-      const found = this.#signals(input.id)[0];
+      const found = this.#signals({ id: input.id })[0];
       if (!found) return answer(new BatonError("UNKNOWN_SEQUENCE", "no such signal").toBody(), 404);
       if (found.status === "cleared") return answer(new BatonError("SEALED_SEQUENCE", "the signal is already cleared").toBody(), 409);
       const status = input.action === "clear" ? "cleared" : "acknowledged";
@@ -222,7 +219,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
    */
   async #emitPending(config: BatonConfig, keyring: Keyring, scope: string): Promise<void> {
     if (this.#sql.exec("SELECT 1 FROM pending_findings LIMIT 1").toArray().length === 0) return;
-    const scopeKind = scope.startsWith("subject:") ? "subject" : "actor";
+    const scopeKind = kindOf(scope);
     const party = scope.slice(scopeKind.length + 1);
     await this.#serially(async () => {
       const pending = this.#sql.exec<{ key: string; body: string }>("SELECT key, body FROM pending_findings ORDER BY rowid").toArray();
@@ -284,11 +281,13 @@ export class ActivityAnalyst extends DurableObject<Env> {
     return result.value;
   }
 
-  #signals(id?: string): StoredSignal[] {
+  /** The hot table's signals, oldest first: one by id, or only those in force (not cleared). */
+  #signals(filter: { id?: string; inForce?: boolean } = {}): StoredSignal[] {
+    const where = [...(filter.id === undefined ? [] : ["id = ?"]), ...(filter.inForce ? ["status != 'cleared'"] : [])];
     return this.#sql
       .exec<{ id: string; detector: string; version: number; severity: string; expires_at: number; status: StoredSignal["status"]; jws: string }>(
-        `SELECT id, detector, version, severity, expires_at, status, jws FROM signals ${id === undefined ? "" : "WHERE id = ?"} ORDER BY rowid`,
-        ...(id === undefined ? [] : [id]),
+        `SELECT id, detector, version, severity, expires_at, status, jws FROM signals ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY rowid`,
+        ...(filter.id === undefined ? [] : [filter.id]),
       )
       .toArray()
       .map((r) => ({ id: r.id, detector: r.detector, version: r.version, severity: r.severity, expires_at: r.expires_at, status: r.status, signal: r.jws }));
@@ -322,6 +321,16 @@ interface LogEntry extends Record<string, SqlStorageValue> {
   n: number;
   hash: string;
   jws: string;
+}
+
+/** Whose activity a scope watches: `actor:<id>` or `subject:<id>`. */
+function kindOf(scope: string): "actor" | "subject" {
+  return scope.startsWith("subject:") ? "subject" : "actor";
+}
+
+/** The configured detectors that watch this scope's kind of party. */
+function watching(config: BatonConfig, scope: string): Detector[] {
+  return config.detectors.filter((d) => d.by === kindOf(scope));
 }
 
 /** The receipt's claims, read without verifying: the analyst's only caller is the ledger that signed it. */

@@ -73,8 +73,8 @@ export class SequenceLedger extends DurableObject<Env> {
         const replayed = idempotency && this.#replayed(caller, idempotency);
         return replayed ?? error(new BatonError("IDEMPOTENCY_CONFLICT", "Idempotency-Key was used for another request"));
       }
+      // (compiledWorkflow refuses a definition whose hash is not the one named.)
       const compiled = await compiledWorkflow(workflow.hash, workflow.definition);
-      if (compiled.hash !== workflow.hash) throw new Error("workflow definition does not match its hash");
       if (compiled.definition.sender_constrained && !actorJkt) {
         return error(new BatonError("INVALID_REQUEST", "this workflow binds capabilities to the actor's key: actor_jwk is required"));
       }
