@@ -1,5 +1,5 @@
 import { importJWK } from "jose";
-import type { Detector } from "../analysis/detectors.js";
+import type { Detector } from "./detector-schema.js";
 import { BatonError } from "../errors.js";
 import { CONFIG_MAX_BYTES } from "../limits.js";
 import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow, formatPath } from "../policy/compile.js";

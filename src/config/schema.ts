@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DetectorSchema } from "../analysis/detectors.js";
+import { DetectorSchema } from "./detector-schema.js";
 import { Identifier } from "../policy/workflow-schema.js";
 
 /**
