@@ -1,6 +1,8 @@
 import { type ReceiptClaims, isActivity } from "../tokens/receipt.js";
-import { ANALYSIS_GRACE_MS, type ActivityIndex, type IndexedFinding } from "./activity-index.js";
-import type { ActivityEvent, Detector } from "./detectors.js";
+import type { Detector } from "../config/detector-schema.js";
+import { ANALYSIS_GRACE_MS, type ActivityIndex } from "./activity-index.js";
+import type { IndexedFinding } from "./activity-rows.js";
+import type { ActivityEvent } from "./detectors.js";
 
 /** A delivered receipt: its claims (read, not verified: the only sender is the ledger that signed it) and its hash. */
 export interface DeliveredReceipt {
