@@ -9,41 +9,21 @@ import { loadKeyring } from "../tokens/keyring-source.js";
 import { TYP } from "../tokens/kinds.js";
 import { type ReceiptClaims, receiptHash } from "../tokens/receipt.js";
 import { migrate } from "../storage/migrate.js";
-import { ACTIVITY_INDEX_SCHEMA, ActivityIndex } from "./activity-index.js";
-import type { Detector } from "./detectors.js";
+import type { Detector } from "../config/detector-schema.js";
+import { ActivityIndex } from "./activity-index.js";
+import { ANALYST_MIGRATIONS } from "./analyst-migrations.js";
 import { takeDelivery } from "./intake.js";
-
-/** Numbered, append-only: never edit a shipped entry (see storage/migrate.ts). */
-const MIGRATIONS = [
-  `CREATE TABLE events (seq TEXT NOT NULL, n INTEGER NOT NULL, receipt TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (seq, n));
-   CREATE INDEX events_at ON events (at);
-   CREATE TABLE cursors (seq TEXT PRIMARY KEY, through INTEGER NOT NULL);
-   CREATE TABLE signals (id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, detector TEXT NOT NULL, version INTEGER NOT NULL,
-     severity TEXT NOT NULL, expires_at INTEGER NOT NULL, status TEXT NOT NULL, jws TEXT NOT NULL);
-   CREATE TABLE log (n INTEGER PRIMARY KEY, hash TEXT NOT NULL, jws TEXT NOT NULL);`,
-  // 2: the novelty look-back reads the last sequences' events.
-  "CREATE INDEX events_seq ON events (seq);",
-  // 3: the incremental index replaces the event list the detectors re-read on every delivery;
-  // the recorded actions and the findings' keys carry over. Findings still to be signed wait
-  // in pending_findings (an outbox), so none is lost between judging and signing.
-  `${ACTIVITY_INDEX_SCHEMA}
-   INSERT OR IGNORE INTO activity (at, seq, n, receipt, tool, action, effect, labels)
-     SELECT at, seq, n, receipt, json_extract(body, '$.tool'), json_extract(body, '$.action'), json_extract(body, '$.effect'), json_extract(body, '$.labels')
-     FROM events WHERE body != 'null';
-   INSERT OR IGNORE INTO activity_labels (label, at, seq, n, write, receipt, action)
-     SELECT l.value, a.at, a.seq, a.n, a.effect IS 'write', a.receipt, a.action FROM activity a, json_each(a.labels) l;
-   INSERT OR IGNORE INTO watched_sequences (seq, first_at, first_n)
-     SELECT seq, at, n FROM activity a WHERE NOT EXISTS (SELECT 1 FROM activity b WHERE b.seq = a.seq AND (b.at, b.n) < (a.at, a.n));
-   INSERT OR IGNORE INTO findings (key, at, lasting) SELECT key, 0, 1 FROM signals;
-   CREATE TABLE pending_findings (key TEXT PRIMARY KEY, body TEXT NOT NULL);
-   CREATE TABLE party (id INTEGER PRIMARY KEY CHECK (id = 1), scope TEXT NOT NULL);
-   CREATE INDEX signals_in_force ON signals (expires_at);
-   DROP TABLE events;`,
-];
-
-/** Log entries a read returns by default, and at most. */
-const LOG_PAGE = 100;
-const LOG_PAGE_MAX = 1_000;
+import { type LogEntry, appendLog, logHead, readLog, signLogEntry } from "./signal-log.js";
+import {
+  EXPIRY_BATCH,
+  type NewSignal,
+  type StoredSignal,
+  deleteExpiredSignals,
+  insertSignals,
+  setSignalStatus,
+  signalsInForce,
+  storedSignals,
+} from "./signal-table.js";
 
 /** How often an analyst prunes what its detectors no longer need, and expired signals. */
 const PRUNE_EVERY_MS = 60_000;
@@ -75,16 +55,6 @@ export const SignalActionSchema = z.object({
   note: z.string().max(500).optional(),
 });
 
-export interface StoredSignal {
-  id: string;
-  detector: string;
-  version: number;
-  severity: string;
-  expires_at: number;
-  status: "active" | "acknowledged" | "cleared";
-  signal: string;
-}
-
 /**
  * The analysis plane for one actor or one subject (`actor:<id>` / `subject:<id>`):
  * receives every committed receipt of their sequences, in order per sequence and
@@ -103,7 +73,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
     this.#index = new ActivityIndex(this.#sql);
-    migrate(ctx.storage, MIGRATIONS);
+    migrate(ctx.storage, ANALYST_MIGRATIONS);
   }
 
   /** Takes the next receipts of one sequence; answers how far that sequence is now delivered. */
@@ -135,11 +105,8 @@ export class ActivityAnalyst extends DurableObject<Env> {
     if (scope === null) return; // never delivered to: nothing to prune
     await this.#emitPending(config, keyring, scope);
     const more = this.ctx.storage.transactionSync(() => {
-      const expired = this.#sql.exec(
-        "DELETE FROM signals WHERE id IN (SELECT id FROM signals WHERE expires_at <= ? LIMIT 1000)",
-        Math.floor(Date.now() / 1000),
-      ).rowsWritten;
-      return this.#index.prune(watching(config, scope)) || expired >= 1000;
+      const expired = deleteExpiredSignals(this.#sql, Math.floor(Date.now() / 1000));
+      return this.#index.prune(watching(config, scope)) || expired >= EXPIRY_BATCH;
     });
     this.#pruneScheduled = more;
     if (more) await this.ctx.storage.setAlarm(Date.now());
@@ -148,22 +115,13 @@ export class ActivityAnalyst extends DurableObject<Env> {
   /** Signals still in force (not cleared, not expired), of the given detectors only. */
   async active(raw: z.input<typeof SignalsQuerySchema>): Promise<ConsultedSignal[]> {
     const input = SignalsQuerySchema.parse(raw);
-    const now = Math.floor(Date.now() / 1000);
-    const rows = this.#sql
-      .exec<{ id: string; detector: string; version: number; severity: string; expires_at: number }>(
-        `SELECT id, detector, version, severity, expires_at FROM signals WHERE expires_at > ? AND status != 'cleared'
-         ${input.detectors ? "AND detector IN (SELECT value FROM json_each(?))" : ""} ORDER BY rowid`,
-        now,
-        ...(input.detectors ? [JSON.stringify(input.detectors)] : []),
-      )
-      .toArray();
-    return rows.map(({ id, detector, version, severity, expires_at }) => ({ id, detector, version, severity, expires_at }));
+    return signalsInForce(this.#sql, Math.floor(Date.now() / 1000), input.detectors);
   }
 
   /** The signals in the hot table: every one not yet expired (an expired one stays in the signed log). */
   async list(raw: z.input<typeof SignalsQuerySchema>): Promise<StoredSignal[]> {
     const input = SignalsQuerySchema.parse(raw);
-    return this.#signals({ inForce: input.inForce === true });
+    return storedSignals(this.#sql, { inForce: input.inForce === true });
   }
 
   /** An operator acknowledges (still in force) or clears (no longer in force) a signal; both are logged and signed. */
@@ -172,11 +130,11 @@ export class ActivityAnalyst extends DurableObject<Env> {
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     return this.#serially(async () => {
       this.#remember(input.scope);
-      const found = this.#signals({ id: input.id })[0];
+      const found = storedSignals(this.#sql, { id: input.id })[0];
       if (!found) return answer(new BatonError("UNKNOWN_SEQUENCE", "no such signal").toBody(), 404);
       if (found.status === "cleared") return answer(new BatonError("SEALED_SEQUENCE", "the signal is already cleared").toBody(), 409);
       const status = input.action === "clear" ? "cleared" : "acknowledged";
-      const entry = await this.#logEntry(keyring, config.issuer, this.#logHead(), {
+      const entry = await signLogEntry(keyring, { issuer: config.issuer, scope: this.#scope() }, logHead(this.#sql), {
         event: status,
         signal: input.id,
         detector: found.detector,
@@ -184,8 +142,8 @@ export class ActivityAnalyst extends DurableObject<Env> {
         ...(input.note ? { note: input.note } : {}),
       });
       this.ctx.storage.transactionSync(() => {
-        this.#sql.exec("UPDATE signals SET status = ? WHERE id = ?", status, input.id);
-        this.#appendLog([entry]);
+        setSignalStatus(this.#sql, input.id, status);
+        appendLog(this.#sql, [entry]);
       });
       return answer({ signal: input.id, status, receipt: entry.jws }, 200);
     });
@@ -197,12 +155,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
    * the same however long the log grows (page through it with `after`).
    */
   async log(page: { after?: number; limit?: number } = {}): Promise<string[]> {
-    const limit = Math.min(Math.max(page.limit ?? LOG_PAGE, 1), LOG_PAGE_MAX);
-    const rows =
-      page.after === undefined
-        ? this.#sql.exec<{ jws: string }>("SELECT jws FROM (SELECT n, jws FROM log ORDER BY n DESC LIMIT ?) ORDER BY n", limit).toArray()
-        : this.#sql.exec<{ jws: string }>("SELECT jws FROM log WHERE n > ? ORDER BY n LIMIT ?", page.after, limit).toArray();
-    return rows.map((r) => r.jws);
+    return readLog(this.#sql, page);
   }
 
   /** Rows this analyst keeps (benchmarks read it): the index's tables and the hot signals. */
@@ -223,9 +176,9 @@ export class ActivityAnalyst extends DurableObject<Env> {
     const party = scope.slice(scopeKind.length + 1);
     await this.#serially(async () => {
       const pending = this.#sql.exec<{ key: string; body: string }>("SELECT key, body FROM pending_findings ORDER BY rowid").toArray();
-      const signals: { id: string; key: string; detector: Detector; expires: number; jws: string }[] = [];
+      const signals: NewSignal[] = [];
       const logged: LogEntry[] = [];
-      let head = this.#logHead();
+      let head = logHead(this.#sql);
       for (const { key, body } of pending) {
         const finding = JSON.parse(body) as { detector: string; receipts: string[]; summary: string };
         const detector = config.detectors.find((d) => d.id === finding.detector);
@@ -250,18 +203,13 @@ export class ActivityAnalyst extends DurableObject<Env> {
           TYP.signal,
         );
         signals.push({ id, key, detector, expires, jws });
-        const entry = await this.#logEntry(keyring, config.issuer, head, { event: "emitted", signal: id, detector: detector.id, token: jws });
+        const entry = await signLogEntry(keyring, { issuer: config.issuer, scope: this.#scope() }, head, { event: "emitted", signal: id, detector: detector.id, token: jws });
         logged.push(entry);
         head = entry;
       }
       this.ctx.storage.transactionSync(() => {
-        for (const s of signals) {
-          this.#sql.exec(
-            "INSERT OR IGNORE INTO signals (id, key, detector, version, severity, expires_at, status, jws) VALUES (?, ?, ?, ?, ?, ?, 'active', ?)",
-            s.id, s.key, s.detector.id, s.detector.version, s.detector.severity, s.expires, s.jws,
-          );
-        }
-        this.#appendLog(logged);
+        insertSignals(this.#sql, signals);
+        appendLog(this.#sql, logged);
         for (const { key } of pending) this.#sql.exec("DELETE FROM pending_findings WHERE key = ?", key);
       });
     });
@@ -281,18 +229,6 @@ export class ActivityAnalyst extends DurableObject<Env> {
     return result.value;
   }
 
-  /** The hot table's signals, oldest first: one by id, or only those in force (not cleared). */
-  #signals(filter: { id?: string; inForce?: boolean } = {}): StoredSignal[] {
-    const where = [...(filter.id === undefined ? [] : ["id = ?"]), ...(filter.inForce ? ["status != 'cleared'"] : [])];
-    return this.#sql
-      .exec<{ id: string; detector: string; version: number; severity: string; expires_at: number; status: StoredSignal["status"]; jws: string }>(
-        `SELECT id, detector, version, severity, expires_at, status, jws FROM signals ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY rowid`,
-        ...(filter.id === undefined ? [] : [filter.id]),
-      )
-      .toArray()
-      .map((r) => ({ id: r.id, detector: r.detector, version: r.version, severity: r.severity, expires_at: r.expires_at, status: r.status, signal: r.jws }));
-  }
-
   /** The party this object watches, as first named by a caller (alarms carry no name). */
   #remember(scope: string): void {
     this.#sql.exec("INSERT OR IGNORE INTO party (id, scope) VALUES (1, ?)", scope);
@@ -301,26 +237,6 @@ export class ActivityAnalyst extends DurableObject<Env> {
   #scope(): string | null {
     return this.#sql.exec<{ scope: string }>("SELECT scope FROM party WHERE id = 1").toArray()[0]?.scope ?? null;
   }
-
-  #logHead(): LogEntry | null {
-    return this.#sql.exec<LogEntry>("SELECT n, hash, jws FROM log ORDER BY n DESC LIMIT 1").toArray()[0] ?? null;
-  }
-
-  async #logEntry(keyring: Keyring, issuer: string, head: LogEntry | null, event: Record<string, unknown>): Promise<LogEntry> {
-    const n = head ? head.n + 1 : 0;
-    const jws = await keyring.sign({ iss: issuer, scope: this.#scope(), n, prev: head?.hash ?? null, at: Date.now(), kind: "signal", ...event }, TYP.receipt);
-    return { n, hash: await receiptHash(jws), jws };
-  }
-
-  #appendLog(entries: LogEntry[]): void {
-    for (const e of entries) this.#sql.exec("INSERT INTO log (n, hash, jws) VALUES (?, ?, ?)", e.n, e.hash, e.jws);
-  }
-}
-
-interface LogEntry extends Record<string, SqlStorageValue> {
-  n: number;
-  hash: string;
-  jws: string;
 }
 
 /** Whose activity a scope watches: `actor:<id>` or `subject:<id>`. */
