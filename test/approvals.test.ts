@@ -1,5 +1,5 @@
 import { decodeJwt } from "jose";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { verifyReceiptChain } from "../src/audit/verify-chain.js";
 import {
   KEY,
@@ -132,14 +132,22 @@ describe("approvals: escalation and k of n", () => {
   });
 
   it("an expired approval no longer counts", async () => {
-    // approvals-short: approvals count for 2 s, no clock skew.
-    const { seq } = await quorumGate("approvals-short");
-    expect((await approve(seq, "q06")).status).toBe(202);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
-    const second = await approve(seq, "q07");
-    expect(second.status).toBe(202);
-    expect(second.body.details).toMatchObject({ remaining: 1, approved_by: [{ approver: "q07" }] });
-    expect((await approve(seq, "q08")).status).toBe(200);
+    // approvals-short: approvals count for 2 s, no clock skew. The clock is the test's (a fake
+    // Date, which the Worker and its Durable Objects share with the test in workerd): frozen while
+    // q06 signs and is counted, then moved a second past q06's window instead of sleeping through it.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const { seq } = await quorumGate("approvals-short");
+      const signedAt = Math.floor(Date.now() / 1000); // q06's iat: the helper signs at the current time
+      expect((await approve(seq, "q06")).status).toBe(202);
+      vi.setSystemTime((signedAt + 2 + 1) * 1000);
+      const second = await approve(seq, "q07");
+      expect(second.status).toBe(202);
+      expect(second.body.details).toMatchObject({ remaining: 1, approved_by: [{ approver: "q07" }] });
+      expect((await approve(seq, "q08")).status).toBe(200);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("an approval already older than its window is EVIDENCE_STALE", async () => {

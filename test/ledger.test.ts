@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
 import { createLocalJWKSet, decodeJwt, jwtVerify } from "jose";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { verifyReceiptChain } from "../src/audit/verify-chain.js";
 import { KEY, PARAMS, api, attest, jwksLookup, claimsOf, describe_, receipts, redeem, start, submitEvidence } from "./helpers.js";
 
@@ -175,19 +175,27 @@ describe("idempotency", () => {
 
 describe("the agent's current capability", () => {
   it("returns the live token unchanged, re-issues an expired one within the limit, then refuses", async () => {
-    const { seq, capability } = await start("short-lived"); // ttl 1 s, one re-issue
-    const live = await api("POST", `/v1/sequences/${seq}/capability`, { key: KEY.agent });
-    expect(live.body.capability).toBe(capability);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const reissued = await api("POST", `/v1/sequences/${seq}/capability`, { key: KEY.agent });
-    expect(reissued.status).toBe(200);
-    expect(reissued.body.capability).not.toBe(capability);
-    expect(claimsOf(reissued.body.receipt).kind).toBe("reissue");
-    // The old token is expired; the new one works and shares the stage's use counter.
-    expect((await redeem(KEY.deployer, reissued.body.capability, "ticket.work")).status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    const limit = await api("POST", `/v1/sequences/${seq}/capability`, { key: KEY.agent });
-    expect([limit.status, limit.body.error.code]).toEqual([403, "SCOPE_EXCEEDED"]);
+    // The test's clock (a fake Date, which the Worker and its Durable Objects share with the test in
+    // workerd, as test/model relies on): frozen, so a 1 s token is live for as long as the test says,
+    // and moved a second past each exp instead of sleeping through it.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const { seq, capability } = await start("short-lived"); // ttl 1 s, one re-issue
+      const live = await api("POST", `/v1/sequences/${seq}/capability`, { key: KEY.agent });
+      expect(live.body.capability).toBe(capability);
+      vi.setSystemTime((decodeJwt(capability).exp as number) * 1000 + 1000);
+      const reissued = await api("POST", `/v1/sequences/${seq}/capability`, { key: KEY.agent });
+      expect(reissued.status).toBe(200);
+      expect(reissued.body.capability).not.toBe(capability);
+      expect(claimsOf(reissued.body.receipt).kind).toBe("reissue");
+      // The old token is expired; the new one works and shares the stage's use counter.
+      expect((await redeem(KEY.deployer, reissued.body.capability, "ticket.work")).status).toBe(200);
+      vi.setSystemTime((decodeJwt(reissued.body.capability).exp as number) * 1000 + 1000);
+      const limit = await api("POST", `/v1/sequences/${seq}/capability`, { key: KEY.agent });
+      expect([limit.status, limit.body.error.code]).toEqual([403, "SCOPE_EXCEEDED"]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { decodeJwt } from "jose";
+import { describe, expect, it, vi } from "vitest";
 import { BODY_MAX_BYTES } from "../src/limits.js";
 import { KEY, PARAMS, api, attest, claimsOf, ledgerState, receipts, redeem, signedApproval, start, submitApproval, submitEvidence } from "./helpers.js";
 
@@ -173,9 +174,16 @@ describe("reason codes", () => {
   });
 
   it("TOKEN_EXPIRED: a capability past its exp (no skew in this workflow)", async () => {
-    const { seq, capability } = await start("short-lived");
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await expectDenied(seq, () => redeem(KEY.deployer, capability, "ticket.work"), "TOKEN_EXPIRED", 401);
+    // The clock is the test's (a fake Date, which the Worker and its Durable Objects share with
+    // the test in workerd): moved a second past the 1 s capability's exp instead of sleeping.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const { seq, capability } = await start("short-lived");
+      vi.setSystemTime((decodeJwt(capability).exp as number) * 1000 + 1000);
+      await expectDenied(seq, () => redeem(KEY.deployer, capability, "ticket.work"), "TOKEN_EXPIRED", 401);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("AUDIENCE_MISMATCH: a token presented to the wrong tool", async () => {
@@ -338,7 +346,7 @@ describe("reason codes", () => {
     expect(allowed.status, JSON.stringify(allowed.body)).toBe(200);
   });
 
-  it("NOT_FOUND: a path no route has is 404 NOT_FOUND, not INVALID_REQUEST", async () => {
+  it("NOT_FOUND: a path no route has is 404 NOT_FOUND, not INVALID_REQUEST (which a route's malformed parameter is)", async () => {
     for (const [method, path] of [
       ["GET", "/nope"],
       ["POST", "/v1/nope"],
@@ -350,6 +358,11 @@ describe("reason codes", () => {
       expect(result.status, `${method} ${path}`).toBe(404);
       expect(result.body.error, `${method} ${path}`).toMatchObject({ code: "NOT_FOUND", receipt: null });
       expect(result.headers.get("allow")).toBeNull();
+    }
+    // The same malformed id one segment shorter reaches a route: its parameter fails the schema.
+    for (const path of ["/v1/sequences/0000/receipts", "/v1/sequences/0000"]) {
+      const result = await api("GET", path, { key: KEY.auditor });
+      expect([result.status, result.body.error?.code], path).toEqual([400, "INVALID_REQUEST"]);
     }
   });
 
