@@ -3,7 +3,9 @@ import { z } from "zod";
 import { TOKEN_MAX_BYTES } from "../limits.js";
 import { sha256 } from "./digest.js";
 import { type JwsMessages, type KeyLookup, verifyJws } from "./jws.js";
-import { EVIDENCE_ALGORITHMS } from "./kinds.js";
+import { DPOP_TYP, EVIDENCE_ALGORITHMS } from "./kinds.js";
+
+export { DPOP_TYP };
 
 /** Longest `htm` accepted: HTTP method names are short tokens (RFC 9110 §9). */
 const DPOP_HTM_MAX_CHARS = 16;
@@ -13,9 +15,6 @@ const DPOP_HTU_MAX_CHARS = 2048;
 const DPOP_JTI_MAX_CHARS = 256;
 /** Length of an unpadded base64url SHA-256 (`ath`): 32 bytes → 43 characters. */
 const SHA256_BASE64URL_CHARS = 43;
-
-/** RFC 9449 §4.2: the `typ` of a DPoP proof. */
-export const DPOP_TYP = "dpop+jwt";
 
 /**
  * The JWS checks' words for a proof. Two faults keep the wording this check always had:

@@ -118,8 +118,7 @@ export async function verifyJws(
   const fail = (message: string) => ({ ok: false as const, message });
   if (typeof token !== "string") return fail(words.notString);
   if (token.length > TOKEN_MAX_BYTES) return fail(words.tooLong);
-  if (token.endsWith(".") && COMPACT_JWS.test(`${token}A`)) return fail(words.unsigned);
-  if (!COMPACT_JWS.test(token)) return fail(words.notCompact);
+  if (!isCompactJws(token)) return fail(isCompactJws(token, { unsigned: true }) ? words.unsigned : words.notCompact);
   // jose accepts base64url whose unused trailing bits are set; such a second
   // spelling of the same token would also hash differently. Refuse it.
   if (!token.split(".").every(hasCanonicalTail)) return fail(words.notCanonical);
@@ -172,6 +171,14 @@ export async function verifyJws(
   if (payload === null || typeof payload !== "object" || Array.isArray(payload)) return fail(words.payloadNotObject);
   const verified = { header, payload: payload as Record<string, unknown> };
   return embedded ? { ok: true, ...verified } : { ok: true, kid: header.kid as string, ...verified };
+}
+
+/**
+ * Whether text has the compact JWS form (RFC 7515 §7.1): three base64url parts, the
+ * signature not empty — or, with `unsigned`, possibly empty, as an `alg: none` token has it.
+ */
+export function isCompactJws(text: string, options: { unsigned?: boolean } = {}): boolean {
+  return COMPACT_JWS.test(text) || (options.unsigned === true && text.endsWith(".") && COMPACT_JWS.test(`${text}A`));
 }
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
