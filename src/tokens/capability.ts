@@ -8,6 +8,21 @@ import { SIGNING_ALGORITHM, TYP } from "./kinds.js";
 const Seconds = z.int().nonnegative();
 const Id = z.string().min(1).max(256);
 
+/** RFC 9396 authorization detail of one grant. */
+const AuthorizationDetailSchema = z.object({
+  type: z.literal("baton_tool"),
+  tool: Id,
+  actions: z.array(z.string()),
+  where: z.string().optional(),
+  uses: z.int().positive(),
+  sum: z.object({ arg: z.string(), max: z.union([z.number(), z.string()]) }).optional(),
+});
+export type AuthorizationDetail = z.infer<typeof AuthorizationDetailSchema>;
+
+/** A grant of another stage than the capability's, to one of its tools: where an action belongs. */
+const OtherStageGrantSchema = z.object({ stage: Id, tool: Id, actions: z.array(z.string()) });
+export type OtherStageGrant = z.infer<typeof OtherStageGrantSchema>;
+
 /** RFC 8693 §4.1 actor claim: who acts, and on whose behalf they in turn act. */
 export interface Act {
   sub: string;
@@ -24,21 +39,6 @@ export function actDepth(act: Act): number {
   for (let inner = act.act; inner; inner = inner.act) depth++;
   return depth;
 }
-
-/** RFC 9396 authorization detail of one grant. */
-const AuthorizationDetailSchema = z.object({
-  type: z.literal("baton_tool"),
-  tool: Id,
-  actions: z.array(z.string()),
-  where: z.string().optional(),
-  uses: z.int().positive(),
-  sum: z.object({ arg: z.string(), max: z.union([z.number(), z.string()]) }).optional(),
-});
-export type AuthorizationDetail = z.infer<typeof AuthorizationDetailSchema>;
-
-/** A grant of another stage than the capability's, to one of its tools: where an action belongs. */
-const OtherStageGrantSchema = z.object({ stage: Id, tool: Id, actions: z.array(z.string()) });
-export type OtherStageGrant = z.infer<typeof OtherStageGrantSchema>;
 
 /** The claims of a Baton capability (DESIGN.md, "Token formats"). */
 export const CapabilityClaimsSchema = z.object({
