@@ -38,7 +38,7 @@ const post = {
     // The CLI's scripts are plain JavaScript over the audit library; in the repository they
     // import it as `baton/audit` (the service package's own export), here from beside them.
     mkdirSync(join(dist, "cli"), { recursive: true });
-    for (const name of ["baton.mjs", "approver.mjs", "approval-lib.mjs"]) {
+    for (const name of readdirSync(join(root, "src/cli")).filter((n) => n.endsWith(".mjs"))) {
       const text = readFileSync(join(root, "src/cli", name), "utf8");
       writeFileSync(join(dist, "cli", name), text.replaceAll('from "baton/audit"', 'from "../audit/index.js"'), { mode: 0o755 });
     }

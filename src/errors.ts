@@ -33,10 +33,10 @@ export const REASON_STATUS = {
 export type ReasonCode = keyof typeof REASON_STATUS;
 export const REASON_CODES = Object.keys(REASON_STATUS) as ReasonCode[];
 
-/** The one error envelope every route renders. */
-export interface ErrorBody {
+/** The one error envelope every route renders, and the verifier's errors serialize to. */
+export interface ErrorBody<Code extends string = ReasonCode> {
   error: {
-    code: ReasonCode;
+    code: Code;
     message: string;
     details?: unknown;
     receipt: string | null;
@@ -44,33 +44,46 @@ export interface ErrorBody {
 }
 
 /**
- * The one error class. `details` is structured (zod issues, remaining budget...);
- * `receipt` is set when the refusal was a receipted decision of a sequence.
+ * A refusal with one stable code, the HTTP status it answers with, structured details and,
+ * when a receipted decision refused it, the receipt. Baton's BatonError and the verifier
+ * library's VerifierError are this one shape, serialized by `toJSON()` (so JSON.stringify
+ * renders the envelope). No imports: the verifier package is built from what it imports.
  */
-export class BatonError extends Error {
-  override readonly name = "BatonError";
-  readonly code: ReasonCode;
+export class CodedError<Code extends string> extends Error {
+  readonly code: Code;
+  /** The HTTP status to answer with. */
+  readonly status: number;
   readonly details: unknown;
+  /** The signed receipt of the refusal, when a decision of a sequence refused it. */
   readonly receipt: string | null;
 
-  constructor(
-    code: ReasonCode,
-    message: string,
-    options: { details?: unknown; receipt?: string | null; cause?: unknown } = {},
-  ) {
+  constructor(code: Code, status: number, message: string, options: { details?: unknown; receipt?: string | null; cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.code = code;
+    this.status = status;
     this.details = options.details;
     this.receipt = options.receipt ?? null;
   }
 
-  get status(): number {
-    return REASON_STATUS[this.code];
+  toJSON(): ErrorBody<Code> {
+    const { code, message, details, receipt } = this;
+    return { error: { code, message, ...(details === undefined ? {} : { details }), receipt } };
+  }
+}
+
+/**
+ * The one error class of the service. `details` is structured (zod issues, remaining budget...);
+ * `receipt` is set when the refusal was a receipted decision of a sequence.
+ */
+export class BatonError extends CodedError<ReasonCode> {
+  override readonly name = "BatonError";
+
+  constructor(code: ReasonCode, message: string, options: { details?: unknown; receipt?: string | null; cause?: unknown } = {}) {
+    super(code, REASON_STATUS[code], message, options);
   }
 
+  /** @deprecated The envelope is `toJSON()`; kept until the routes and the ledger call it. */
   toBody(): ErrorBody {
-    const error: ErrorBody["error"] = { code: this.code, message: this.message, receipt: this.receipt };
-    if (this.details !== undefined) error.details = this.details;
-    return { error };
+    return this.toJSON();
   }
 }

@@ -1,7 +1,7 @@
 import { createApp } from "./api/app.js";
 
 export { SequenceLedger } from "./ledger/sequence-ledger.js";
-export { DevKeyVault } from "./ledger/dev-key-vault.js";
+export { DevKeyVault } from "./config/dev-key-vault.js";
 export { ActivityAnalyst } from "./analysis/analyst.js";
 
 const app = createApp();

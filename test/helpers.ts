@@ -3,7 +3,7 @@ import { SignJWT, decodeJwt, importJWK } from "jose";
 import backupCheckerKey from "../examples/keys/backup-checker.private.jwk.json";
 import ciKey from "../examples/keys/ci.private.jwk.json";
 import monitorKey from "../examples/keys/monitor.private.jwk.json";
-import { signApproval } from "../src/cli/approval-lib.mjs";
+import { signApproval } from "../src/tokens/approval-signing.js";
 import type { ReceiptClaims } from "../src/tokens/receipt.js";
 import alice from "../examples/keys/approvers/alice.private.jwk.json";
 import felix from "../examples/keys/approvers/felix.private.jwk.json";
@@ -208,7 +208,7 @@ export interface ApprovalOptions {
   jti?: string;
 }
 
-/** Signs an approval exactly as the approver CLI does (src/cli/approval-lib.mjs). */
+/** Signs an approval exactly as the approver CLI does (src/tokens/approval-signing.ts). */
 export async function signedApproval(seq: string, approver: string, options: ApprovalOptions = {}): Promise<string> {
   const subject = options.subject ?? (await approvalRequest(seq))?.subject;
   if (!subject) throw new Error(`sequence ${seq} shows nothing to approve`);

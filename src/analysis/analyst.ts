@@ -5,7 +5,7 @@ import { BatonError } from "../errors.js";
 import type { ConsultedSignal } from "../policy/types.js";
 import { base64url } from "jose";
 import type { Keyring } from "../tokens/keys.js";
-import { loadKeyring } from "../tokens/keyring-source.js";
+import { loadKeyring } from "../config/keyring.js";
 import { TYP } from "../tokens/kinds.js";
 import { type ReceiptClaims, receiptHash } from "../tokens/receipt.js";
 import { migrate } from "../storage/migrate.js";

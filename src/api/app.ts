@@ -3,7 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { configFailure, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import { BODY_MAX_BYTES } from "../limits.js";
-import { loadKeyring } from "../tokens/keyring-source.js";
+import { loadKeyring } from "../config/keyring.js";
 import type { AppEnv } from "./context.js";
 import { registerDocs } from "./docs.js";
 import { fromHttpException, unmatchedRoute } from "./fallback.js";

@@ -6,6 +6,7 @@
 export { ChainChecker, type ChainVerdict, type KeyLookup, verifyReceiptChain } from "./verify-chain.js";
 export { type Divergence, Replayer, type ReplayResult, replayChain } from "./replay.js";
 export { compileWorkflow, type CompiledWorkflow } from "../policy/compile.js";
-export { verifyJws } from "../tokens/jws.js";
-export { TYP } from "../tokens/kinds.js";
+export { isCompactJws, verifyJws } from "../tokens/jws.js";
+export { DPOP_TYP, EVIDENCE_ALGORITHMS, TYP } from "../tokens/kinds.js";
+export { approvalDigest, generateApproverKey, signApproval } from "../tokens/approval-signing.js";
 export type { HeadClaims, ReceiptClaims } from "../tokens/receipt.js";

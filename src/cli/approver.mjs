@@ -10,10 +10,10 @@
 // --api-key (BATON_API_KEY): a credential of role `approver` (or the sequence's
 // orchestrator) to read the sequence and submit. The approval's authority comes
 // from the signing key alone; the API key only lets the CLI talk to Baton.
-// Plain JavaScript on purpose: it runs on any supported Node without a build step.
+// Plain JavaScript over the built library (dist/, made by `npm install`), so it runs on any supported Node.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { approvalDigest, generateApproverKey, signApproval } from "./approval-lib.mjs";
+import { approvalDigest, generateApproverKey, signApproval } from "baton/audit";
 
 const USAGE = `usage:
   approver keygen --id <approver id> [--out <private key file>]

@@ -8,7 +8,7 @@ import { decide } from "../policy/decide.js";
 import { declaredSignals } from "../policy/workflow-schema.js";
 import type { ConsultedSignal, LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
-import { loadKeyring } from "../tokens/keyring-source.js";
+import { loadKeyring } from "../config/keyring.js";
 import { type ReceiptClaims, isActivity, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
 import { type SequenceOperation, mayAccess } from "./access.js";
 import { capabilityBody, error, mintCapability, render, reply, unknownSequence } from "./answers.js";

@@ -1,5 +1,16 @@
 import type { ReasonCode } from "../errors.js";
+import type { ApprovalCheck } from "../tokens/approval.js";
+import type { AttestationCheck } from "../tokens/attestation.js";
+import type { Act, AuthorizationDetail, CapabilityClaims, OtherStageGrant } from "../tokens/capability.js";
+import type { DpopPresentation } from "../tokens/dpop.js";
 import type { ReportedRefusal } from "./offline-refusals.js";
+
+// The claims of each token kind are defined (zod schema, inferred type) with the kind in
+// tokens/; they are re-exported here for the policy's readers.
+export type { ApprovalCheck, ApprovalClaims } from "../tokens/approval.js";
+export type { AttestationCheck, AttestationClaims } from "../tokens/attestation.js";
+export type { Act, AuthorizationDetail, CapabilityClaims, OtherStageGrant } from "../tokens/capability.js";
+export type { DpopPresentation } from "../tokens/dpop.js";
 
 /** Facts fixed when a sequence starts; never change afterwards. */
 export interface SequenceRecord {
@@ -16,12 +27,6 @@ export interface SequenceRecord {
   actorJkt?: string;
   /** Set when an agent started this sequence for a sub-agent (RFC 8693 delegation). */
   delegation?: Delegation;
-}
-
-/** RFC 8693 §4.1 actor claim: who acts, and on whose behalf they in turn act. */
-export interface Act {
-  sub: string;
-  act?: Act;
 }
 
 export interface Delegation {
@@ -123,88 +128,6 @@ export interface LedgerState {
 }
 
 export type NonceKind = "capability" | "attestation" | "approval" | "dpop" | "outcome";
-
-/** The claims of a capability whose signature, `typ` and `iss` the shell already verified. */
-export interface CapabilityClaims {
-  iss: string;
-  sub: string;
-  act: Act;
-  aud: string[];
-  iat: number;
-  nbf: number;
-  exp: number;
-  jti: string;
-  seq: string;
-  stage: string;
-  workflow: string;
-  receipt: string;
-  authorization_details: AuthorizationDetail[];
-  /** What the workflow's other stages grant this token's tools (SEQUENCE_VIOLATION offline). */
-  other_stages?: OtherStageGrant[];
-  evidence: { digest: string; items: { iss: string; type: string; jti: string }[] } | null;
-  /** RFC 9449 / RFC 7800: the capability is bound to the key with this thumbprint. */
-  cnf?: { jkt: string };
-  /** The sequence's parameters, so a tool can evaluate the grants' `where` offline. */
-  params?: Record<string, unknown>;
-}
-
-/** RFC 9396 authorization detail of one grant. */
-export interface AuthorizationDetail {
-  type: "baton_tool";
-  tool: string;
-  actions: string[];
-  where?: string;
-  uses: number;
-  sum?: { arg: string; max: number | string };
-}
-
-/** A grant of another stage than the capability's, to one of its tools: where an action belongs. */
-export interface OtherStageGrant {
-  stage: string;
-  tool: string;
-  actions: string[];
-}
-
-export interface AttestationClaims {
-  iss: string;
-  seq: string;
-  stage: string;
-  type: string;
-  iat: number;
-  exp?: number;
-  jti: string;
-  facts: Record<string, unknown>;
-}
-
-export interface ApprovalClaims {
-  iss: string;
-  seq: string;
-  stage: string;
-  decision: "approve" | "reject";
-  digest: string;
-  iat: number;
-  exp?: number;
-  jti: string;
-  comment?: string;
-}
-
-/**
- * A verified approval. The approver and their groups come from the key that
- * signed (configuration), never from the token, and are recorded as inputs.
- */
-export type ApprovalCheck =
-  | { ok: true; kid: string; digest: string; approver: { id: string; groups: string[]; subject?: string }; claims: ApprovalClaims }
-  | { ok: false; digest: string; message: string };
-
-/** A DPoP proof whose signature the shell verified; `decide()` checks binding and time. */
-export type DpopPresentation =
-  | { ok: true; jkt: string; claims: { htm: string; htu: string; iat: number; jti: string; ath: string; exp?: number | undefined } }
-  | { ok: false; message: string };
-
-/** The outcome of signature verification, done by the shell before `decide()`. */
-export type AttestationCheck =
-  | { ok: true; kid: string; digest: string; claims: AttestationClaims }
-  | { ok: false; digest: string; message: string };
 
 /** Every request `decide()` knows; exactly what a receipt records as its inputs. */
 export type LedgerRequest =

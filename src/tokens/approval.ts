@@ -1,9 +1,6 @@
 import { z } from "zod";
-import type { ApproverKey } from "../config/load.js";
-import type { ApprovalCheck, ApprovalClaims } from "../policy/types.js";
-import { sha256 } from "./digest.js";
-import { verifyJws } from "./jws.js";
-import { EVIDENCE_ALGORITHMS, TYP } from "./kinds.js";
+import { checkEvidence, keysByKid } from "./evidence.js";
+import { TYP } from "./kinds.js";
 
 const Seconds = z.int().nonnegative();
 
@@ -18,33 +15,42 @@ export const ApprovalClaimsSchema = z.strictObject({
   exp: Seconds.optional(),
   jti: z.string().min(1).max(256),
   comment: z.string().max(500).optional(),
-}) satisfies z.ZodType<ApprovalClaims, unknown>;
+});
+export type ApprovalClaims = z.infer<typeof ApprovalClaimsSchema>;
+
+/** Who approves: their id, the groups gates ask for, and how they appear as a sequence subject. */
+export interface ApproverIdentity {
+  id: string;
+  groups: string[];
+  subject?: string;
+}
+
+/**
+ * A verified approval. The approver and their groups come from the key that
+ * signed (configuration), never from the token, and are recorded as inputs.
+ */
+export type ApprovalCheck =
+  | { ok: true; kid: string; digest: string; approver: ApproverIdentity; claims: ApprovalClaims }
+  | { ok: false; digest: string; message: string };
+
+/** An approver's key as configuration lists it: the approver is the key's owner. */
+export interface ApproverKeyEntry {
+  approver: ApproverIdentity;
+  jwk: { alg: string };
+  key: CryptoKey;
+}
+
+const APPROVAL = { typ: TYP.approval, schema: ApprovalClaimsSchema, ownerId: (approver: ApproverIdentity) => approver.id };
 
 /**
  * Verifies an approval against the configured approver keys. Never throws. The
  * approver — identity, groups, subject — is the key's owner in the configuration;
  * an `iss` naming anyone else is refused.
  */
-export async function checkApproval(token: string, keys: ReadonlyMap<string, ApproverKey>): Promise<ApprovalCheck> {
-  const digest = await sha256(token);
-  const jws = await verifyJws(token, {
-    typ: TYP.approval,
-    algorithms: EVIDENCE_ALGORITHMS,
-    resolveKey: (kid) => {
-      const found = keys.get(kid);
-      return found && { key: found.key, alg: found.jwk.alg };
-    },
-  });
-  if (!jws.ok) return { ok: false, digest, message: jws.message };
-  const parsed = ApprovalClaimsSchema.safeParse(jws.payload);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, digest, message: `claims are malformed: ${issue?.path.join(".")} ${issue?.message}` };
-  }
-  const owner = keys.get(jws.kid)?.approver;
-  if (!owner || parsed.data.iss !== owner.id) {
-    return { ok: false, digest, message: `iss ${parsed.data.iss} does not own key ${jws.kid}` };
-  }
+export async function checkApproval(token: string, keys: ReadonlyMap<string, ApproverKeyEntry>): Promise<ApprovalCheck> {
+  const checked = await checkEvidence(token, APPROVAL, keysByKid(keys, (entry) => entry.approver));
+  if (!checked.ok) return checked;
+  const { kid, digest, owner, claims } = checked;
   const approver = { id: owner.id, groups: owner.groups, ...(owner.subject ? { subject: owner.subject } : {}) };
-  return { ok: true, kid: jws.kid, digest, approver, claims: parsed.data };
+  return { ok: true, kid, digest, approver, claims };
 }

@@ -1,10 +1,7 @@
 import { z } from "zod";
 import { boundedJsonObject } from "../json-shape.js";
-import type { AttesterKey } from "../config/load.js";
-import type { AttestationCheck, AttestationClaims } from "../policy/types.js";
-import { sha256 } from "./digest.js";
-import { verifyJws } from "./jws.js";
-import { EVIDENCE_ALGORITHMS, TYP } from "./kinds.js";
+import { checkEvidence, keysByKid } from "./evidence.js";
+import { TYP } from "./kinds.js";
 
 const Seconds = z.int().nonnegative();
 
@@ -18,7 +15,22 @@ export const AttestationClaimsSchema = z.object({
   exp: Seconds.optional(),
   jti: z.string().min(1).max(256),
   facts: boundedJsonObject().default({}),
-}) satisfies z.ZodType<AttestationClaims, unknown>;
+});
+export type AttestationClaims = z.infer<typeof AttestationClaimsSchema>;
+
+/** The outcome of signature verification, done by the shell before `decide()`. */
+export type AttestationCheck =
+  | { ok: true; kid: string; digest: string; claims: AttestationClaims }
+  | { ok: false; digest: string; message: string };
+
+/** An attester's key as configuration lists it: the attester (its id) is the key's owner. */
+export interface AttesterKeyEntry {
+  attester: string;
+  jwk: { alg: string };
+  key: CryptoKey;
+}
+
+const ATTESTATION = { typ: TYP.attestation, schema: AttestationClaimsSchema, ownerId: (attester: string) => attester };
 
 /**
  * Verifies an attestation against the configured attester keys. Never throws:
@@ -26,25 +38,9 @@ export const AttestationClaimsSchema = z.object({
  * EVIDENCE_INVALID. The attester's identity is the key's owner; an `iss` that
  * names anyone else is refused.
  */
-export async function checkAttestation(token: string, keys: ReadonlyMap<string, AttesterKey>): Promise<AttestationCheck> {
-  const digest = await sha256(token);
-  const jws = await verifyJws(token, {
-    typ: TYP.attestation,
-    algorithms: EVIDENCE_ALGORITHMS,
-    resolveKey: (kid) => {
-      const found = keys.get(kid);
-      return found && { key: found.key, alg: found.jwk.alg };
-    },
-  });
-  if (!jws.ok) return { ok: false, digest, message: jws.message };
-  const parsed = AttestationClaimsSchema.safeParse(jws.payload);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, digest, message: `claims are malformed: ${issue?.path.join(".")} ${issue?.message}` };
-  }
-  const owner = keys.get(jws.kid)?.attester;
-  if (parsed.data.iss !== owner) {
-    return { ok: false, digest, message: `iss ${parsed.data.iss} does not own key ${jws.kid}` };
-  }
-  return { ok: true, kid: jws.kid, digest, claims: parsed.data };
+export async function checkAttestation(token: string, keys: ReadonlyMap<string, AttesterKeyEntry>): Promise<AttestationCheck> {
+  const checked = await checkEvidence(token, ATTESTATION, keysByKid(keys, (entry) => entry.attester));
+  if (!checked.ok) return checked;
+  const { kid, digest, claims } = checked;
+  return { ok: true, kid, digest, claims };
 }

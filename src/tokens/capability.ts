@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { DELEGATION_MAX_DEPTH } from "../limits.js";
-import type { Act, CapabilityClaims } from "../policy/types.js";
 import { sha256 } from "./digest.js";
 import { verifyJws } from "./jws.js";
 import type { Keyring } from "./keys.js";
@@ -8,6 +7,27 @@ import { SIGNING_ALGORITHM, TYP } from "./kinds.js";
 
 const Seconds = z.int().nonnegative();
 const Id = z.string().min(1).max(256);
+
+/** RFC 9396 authorization detail of one grant. */
+const AuthorizationDetailSchema = z.object({
+  type: z.literal("baton_tool"),
+  tool: Id,
+  actions: z.array(z.string()),
+  where: z.string().optional(),
+  uses: z.int().positive(),
+  sum: z.object({ arg: z.string(), max: z.union([z.number(), z.string()]) }).optional(),
+});
+export type AuthorizationDetail = z.infer<typeof AuthorizationDetailSchema>;
+
+/** A grant of another stage than the capability's, to one of its tools: where an action belongs. */
+const OtherStageGrantSchema = z.object({ stage: Id, tool: Id, actions: z.array(z.string()) });
+export type OtherStageGrant = z.infer<typeof OtherStageGrantSchema>;
+
+/** RFC 8693 §4.1 actor claim: who acts, and on whose behalf they in turn act. */
+export interface Act {
+  sub: string;
+  act?: Act;
+}
 
 /** RFC 8693 `act`, nested at most DELEGATION_MAX_DEPTH deep. */
 const ActSchema: z.ZodType<Act> = z.lazy(() => z.object({ sub: Id, act: ActSchema.optional() }));
@@ -34,26 +54,23 @@ export const CapabilityClaimsSchema = z.object({
   stage: Id,
   workflow: Id,
   receipt: Id,
-  authorization_details: z.array(
-    z.object({
-      type: z.literal("baton_tool"),
-      tool: Id,
-      actions: z.array(z.string()),
-      where: z.string().optional(),
-      uses: z.int().positive(),
-      sum: z.object({ arg: z.string(), max: z.union([z.number(), z.string()]) }).optional(),
-    }),
-  ),
-  other_stages: z.array(z.object({ stage: Id, tool: Id, actions: z.array(z.string()) })).optional(),
+  authorization_details: z.array(AuthorizationDetailSchema),
+  /** What the workflow's other stages grant this token's tools (SEQUENCE_VIOLATION offline). */
+  other_stages: z.array(OtherStageGrantSchema).optional(),
   evidence: z
     .object({
       digest: Id,
       items: z.array(z.object({ iss: Id, type: z.string(), jti: Id })),
     })
     .nullable(),
+  /** RFC 9449 / RFC 7800: the capability is bound to the key with this thumbprint. */
   cnf: z.object({ jkt: z.string().min(1).max(128) }).optional(),
+  /** The sequence's parameters, so a tool can evaluate the grants' `where` offline. */
   params: z.record(z.string(), z.unknown()).optional(),
-}) satisfies z.ZodType<CapabilityClaims>;
+});
+
+/** The claims of a capability whose signature, `typ` and `iss` the shell already verified. */
+export type CapabilityClaims = z.infer<typeof CapabilityClaimsSchema>;
 
 export function signCapability(keyring: Keyring, claims: CapabilityClaims): Promise<string> {
   return keyring.sign({ ...claims }, TYP.capability);

@@ -1,19 +1,11 @@
-import {
-  type JWK,
-  type JWSHeaderParameters,
-  SignJWT,
-  base64url,
-  calculateJwkThumbprint,
-  compactVerify,
-  decodeProtectedHeader,
-  importJWK,
-} from "jose";
+import { type JWK, type JWSHeaderParameters, SignJWT, calculateJwkThumbprint, importJWK } from "jose";
 import { z } from "zod";
 import { TOKEN_MAX_BYTES } from "../limits.js";
 import { sha256 } from "./digest.js";
-import { hasDuplicateMembers } from "./strict-json.js";
-import { isCanonicalBase64url } from "./jws.js";
-import { EVIDENCE_ALGORITHMS } from "./kinds.js";
+import { type JwsMessages, type KeyLookup, verifyJws } from "./jws.js";
+import { DPOP_TYP, EVIDENCE_ALGORITHMS } from "./kinds.js";
+
+export { DPOP_TYP };
 
 /** Longest `htm` accepted: HTTP method names are short tokens (RFC 9110 §9). */
 const DPOP_HTM_MAX_CHARS = 16;
@@ -24,27 +16,29 @@ const DPOP_JTI_MAX_CHARS = 256;
 /** Length of an unpadded base64url SHA-256 (`ath`): 32 bytes → 43 characters. */
 const SHA256_BASE64URL_CHARS = 43;
 
-/** RFC 9449 §4.2: the `typ` of a DPoP proof. */
-export const DPOP_TYP = "dpop+jwt";
-
-export interface DpopProofClaims {
-  htm: string;
-  htu: string;
-  iat: number;
-  jti: string;
-  ath: string;
-  exp?: number | undefined;
-}
-
-export type DpopCheck = { ok: true; jkt: string; claims: DpopProofClaims } | { ok: false; message: string };
-
-const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /**
- * Header parameters that would point at other keys or change processing
- * (RFC 7515 §4.1, RFC 7797): refused, as for every Baton JWS. `jwk` is the one
- * key-carrying header a DPoP proof must have (RFC 9449 §4.2).
+ * The JWS checks' words for a proof. Two faults keep the wording this check always had:
+ * an empty signature part is "not a compact JWS" (a token says "unsigned"), and a header
+ * that is JSON but not an object is "not valid base64url JSON".
  */
-const REFUSED_HEADERS = ["jku", "x5u", "x5c", "x5t", "x5t#S256", "crit", "b64"] as const;
+const PROOF_MESSAGES: JwsMessages = {
+  notString: "proof is not a string",
+  tooLong: `proof is longer than ${TOKEN_MAX_BYTES} bytes`,
+  unsigned: "proof is not a compact JWS",
+  notCompact: "proof is not a compact JWS",
+  notCanonical: "proof is not canonical base64url",
+  headerNotJson: "proof header is not valid base64url JSON",
+  headerRepeats: "proof header repeats a member name",
+  headerNotObject: "proof header is not valid base64url JSON",
+  algorithm: (alg) => `proof algorithm ${alg} is not accepted`,
+  typ: (typ) => `proof typ must be ${typ}`,
+  refusedHeader: (name) => `proof header parameter ${name} is not accepted`,
+  signature: "proof signature verification failed",
+  payloadNotJson: "proof payload is not UTF-8 JSON",
+  payloadRepeats: "proof payload repeats a member name",
+  payloadNotObject: "proof payload is not a JSON object",
+};
+
 /** Members of a private or symmetric JWK (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2): a proof carries a public key only. */
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
 /** The only key type and curve each accepted algorithm may use, so the header cannot pair them freely. */
@@ -52,7 +46,6 @@ const KEY_TYPE: Readonly<Record<(typeof EVIDENCE_ALGORITHMS)[number], { kty: str
   EdDSA: { kty: "OKP", crv: "Ed25519" },
   ES256: { kty: "EC", crv: "P-256" },
 };
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
 const HttpUrl = z
   .string()
@@ -69,6 +62,13 @@ const ProofClaimsSchema = z.object({
   exp: z.int().nonnegative().optional(),
 });
 
+export type DpopProofClaims = z.infer<typeof ProofClaimsSchema>;
+
+export type DpopCheck = { ok: true; jkt: string; claims: DpopProofClaims } | { ok: false; message: string };
+
+/** A DPoP proof as the shell verified it and `decide()` receives it (binding and time are `decide()`'s). */
+export type DpopPresentation = DpopCheck;
+
 /**
  * Verifies a DPoP proof's shape and signature with the key it embeds (that is
  * the point of DPoP: the capability's `cnf.jkt` says which key must sign, and
@@ -84,61 +84,19 @@ export async function checkDpopProof(proof: unknown): Promise<DpopCheck> {
 }
 
 async function check(proof: unknown): Promise<DpopCheck> {
-  if (typeof proof !== "string") return fail("proof is not a string");
-  if (proof.length > TOKEN_MAX_BYTES) return fail(`proof is longer than ${TOKEN_MAX_BYTES} bytes`);
-  if (!COMPACT_JWS.test(proof)) return fail("proof is not a compact JWS");
-  // jose accepts base64url whose unused trailing bits are set; refuse the second spelling.
-  if (!proof.split(".").every(isCanonicalBase64url)) return fail("proof is not canonical base64url");
-
-  let header: JWSHeaderParameters;
-  try {
-    header = decodeProtectedHeader(proof) as JWSHeaderParameters;
-  } catch {
-    return fail("proof header is not valid base64url JSON");
-  }
-  if (hasDuplicateMembers(strictUtf8.decode(base64url.decode(proof.slice(0, proof.indexOf(".")))))) {
-    return fail("proof header repeats a member name");
-  }
-  if (typeof header.typ !== "string" || header.typ.toLowerCase() !== DPOP_TYP) return fail(`proof typ must be ${DPOP_TYP}`);
-  const alg = header.alg;
-  if (!isEvidenceAlgorithm(alg)) return fail(`proof algorithm ${String(alg)} is not accepted`);
-  for (const name of REFUSED_HEADERS) {
-    if (name in header) return fail(`proof header parameter ${name} is not accepted`);
-  }
-
-  const jwk: unknown = header.jwk;
-  if (jwk === undefined) return fail("proof has no jwk header");
-  if (jwk === null || typeof jwk !== "object" || Array.isArray(jwk)) return fail("proof jwk header is not a JSON object");
-  const members = jwk as Record<string, unknown>;
-  if (PRIVATE_MEMBERS.some((member) => member in members)) return fail("proof jwk must be a public key");
-  const expected = KEY_TYPE[alg];
-  if (members.kty !== expected.kty || members.crv !== expected.crv) {
-    return fail(`proof jwk must be a ${expected.kty} ${expected.crv} key for ${alg}`);
-  }
-  if ("alg" in members && members.alg !== alg) return fail(`proof jwk is for ${String(members.alg)}, not ${alg}`);
-
-  let key: CryptoKey;
-  try {
-    key = (await importJWK(members as JWK, alg)) as CryptoKey;
-  } catch {
-    return fail("proof jwk is not a valid public key");
-  }
-  let payload: Uint8Array;
-  try {
-    ({ payload } = await compactVerify(proof, key, { algorithms: [alg] }));
-  } catch {
-    return fail("proof signature verification failed");
-  }
-  let json: unknown;
-  try {
-    const text = strictUtf8.decode(payload);
-    json = JSON.parse(text);
-    if (hasDuplicateMembers(text)) return fail("proof payload repeats a member name");
-  } catch {
-    return fail("proof payload is not UTF-8 JSON");
-  }
-  if (json === null || typeof json !== "object" || Array.isArray(json)) return fail("proof payload is not a JSON object");
-  const parsed = ProofClaimsSchema.safeParse(json);
+  let jwk: JWK | undefined;
+  const jws = await verifyJws(proof, {
+    typ: DPOP_TYP,
+    algorithms: EVIDENCE_ALGORITHMS,
+    messages: PROOF_MESSAGES,
+    embeddedKey: async (header) => {
+      const found = await embeddedKey(header);
+      if (found && !("refused" in found)) jwk = header.jwk as JWK;
+      return found;
+    },
+  });
+  if (!jws.ok) return jws;
+  const parsed = ProofClaimsSchema.safeParse(jws.payload);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const claim = issue?.path.map(String).join(".") || "payload";
@@ -146,11 +104,31 @@ async function check(proof: unknown): Promise<DpopCheck> {
   }
   let jkt: string;
   try {
-    jkt = await calculateJwkThumbprint(members as JWK, "sha256");
+    jkt = await calculateJwkThumbprint(jwk as JWK, "sha256");
   } catch {
     return fail("proof jwk has no thumbprint");
   }
   return { ok: true, jkt, claims: parsed.data };
+}
+
+/** The proof's `jwk` header as its verification key (RFC 9449 §4.2): a public key of the type its `alg` names. */
+async function embeddedKey(header: JWSHeaderParameters): Promise<KeyLookup> {
+  const alg = header.alg as (typeof EVIDENCE_ALGORITHMS)[number];
+  const jwk: unknown = header.jwk;
+  if (jwk === undefined) return { refused: "proof has no jwk header" };
+  if (jwk === null || typeof jwk !== "object" || Array.isArray(jwk)) return { refused: "proof jwk header is not a JSON object" };
+  const members = jwk as Record<string, unknown>;
+  if (PRIVATE_MEMBERS.some((member) => member in members)) return { refused: "proof jwk must be a public key" };
+  const expected = KEY_TYPE[alg];
+  if (members.kty !== expected.kty || members.crv !== expected.crv) {
+    return { refused: `proof jwk must be a ${expected.kty} ${expected.crv} key for ${alg}` };
+  }
+  if ("alg" in members && members.alg !== alg) return { refused: `proof jwk is for ${String(members.alg)}, not ${alg}` };
+  try {
+    return { key: (await importJWK(members as JWK, alg)) as CryptoKey, alg };
+  } catch {
+    return { refused: "proof jwk is not a valid public key" };
+  }
 }
 
 /**
@@ -193,10 +171,6 @@ function httpUrl(value: string): URL | null {
   if (!URL.canParse(value)) return null;
   const url = new URL(value);
   return url.protocol === "https:" || url.protocol === "http:" ? url : null;
-}
-
-function isEvidenceAlgorithm(alg: unknown): alg is (typeof EVIDENCE_ALGORITHMS)[number] {
-  return typeof alg === "string" && (EVIDENCE_ALGORITHMS as readonly string[]).includes(alg);
 }
 
 /** ath: base64url SHA-256 of the ASCII access token (RFC 9449 §4.2). */

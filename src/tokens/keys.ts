@@ -35,7 +35,6 @@ export type SigningKeyset = z.infer<typeof SigningKeysetSchema>;
 
 /** Signs with the active key; verifies with any published key. */
 export interface Keyring {
-  readonly activeKid: string;
   sign(payload: Record<string, unknown>, typ: string): Promise<string>;
   publicKey(kid: string): { key: CryptoKey; alg: string } | undefined;
   /** RFC 7517 set of every public key: the active one and those retiring. */
@@ -59,7 +58,6 @@ export async function createKeyring(input: unknown): Promise<Keyring> {
   if (!signingKey) throw new Error("active signing key missing");
   const key = signingKey;
   return {
-    activeKid: keyset.active,
     jwks: { keys: published },
     publicKey: (kid) => publicKeys.get(kid),
     sign: (payload, typ) =>

@@ -11,7 +11,8 @@ export const TYP = {
   signal: "baton-signal+jwt",
 } as const;
 
-export type TokenKind = keyof typeof TYP;
+/** RFC 9449 §4.2: the `typ` of a DPoP proof (the agent's, not a Baton token kind). */
+export const DPOP_TYP = "dpop+jwt";
 
 /** Never `none`, never HS*: everything Baton signs is verified by third parties. */
 export const SIGNING_ALGORITHM = "EdDSA";

@@ -1,4 +1,4 @@
-import { REASON_STATUS, type ReasonCode } from "../errors.js";
+import { CodedError, REASON_STATUS, type ReasonCode } from "../errors.js";
 
 /**
  * Stable codes of the verifier: Baton's reason codes (the same words whether the
@@ -12,24 +12,11 @@ export type VerifierCode = ReasonCode | "ISSUER_UNAVAILABLE" | "TOOL_CREDENTIAL_
 
 const TOOL_STATUS = { ISSUER_UNAVAILABLE: 503, TOOL_CREDENTIAL_MISSING: 500, TOOL_CREDENTIAL_REFUSED: 502 } as const;
 
-export class VerifierError extends Error {
+/** A refusal of the verifier; `toJSON()` is Baton's error envelope, so a tool server can answer with it as is. */
+export class VerifierError extends CodedError<VerifierCode> {
   override readonly name = "VerifierError";
-  readonly code: VerifierCode;
-  /** The HTTP status a tool server should answer with. */
-  readonly status: number;
-  readonly details: unknown;
-  /** Baton's signed receipt of the refusal, when the gate decided it. */
-  readonly receipt: string | null;
 
   constructor(code: VerifierCode, message: string, options: { details?: unknown; receipt?: string | null; cause?: unknown } = {}) {
-    super(message, { cause: options.cause });
-    this.code = code;
-    this.status = code in TOOL_STATUS ? TOOL_STATUS[code as keyof typeof TOOL_STATUS] : REASON_STATUS[code as ReasonCode];
-    this.details = options.details;
-    this.receipt = options.receipt ?? null;
-  }
-
-  toJSON() {
-    return { error: { code: this.code, message: this.message, details: this.details, receipt: this.receipt } };
+    super(code, code in TOOL_STATUS ? TOOL_STATUS[code as keyof typeof TOOL_STATUS] : REASON_STATUS[code as ReasonCode], message, options);
   }
 }

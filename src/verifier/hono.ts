@@ -1,5 +1,7 @@
-import { createMiddleware } from "hono/factory";
 import type { Context } from "hono";
+import { createMiddleware } from "hono/factory";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { VerifierError } from "./errors.js";
 import type { Authorized, Verifier } from "./verifier.js";
 
@@ -22,7 +24,10 @@ export interface RequireCapabilityOptions {
  * DPoP <token>` with a `DPoP` proof header (RFC 9449). On success the verified
  * capability and the receipt are on the context (`c.get("capability")`,
  * `c.get("receipt")`); on refusal the handler never runs and the answer carries
- * Baton's code.
+ * Baton's code. A refusal is thrown as an HTTPException whose response is Baton's error
+ * envelope with the code's status (as Hono's own auth middleware does): without an
+ * `onError` that is the answer; with one, the app can shape it (`err.getResponse()`,
+ * and the VerifierError as `err.cause`).
  */
 export function requireCapability(verifier: Verifier, options: RequireCapabilityOptions) {
   // Every request would need the gate: fail when the route is set up, not on each request.
@@ -32,7 +37,7 @@ export function requireCapability(verifier: Verifier, options: RequireCapability
   return createMiddleware<{ Variables: CapabilityVariables }>(async function requireCapabilityMiddleware(c, next) {
     const match = /^(Bearer|DPoP) ([A-Za-z0-9_.-]+)$/i.exec(c.req.header("authorization") ?? "");
     if (!match?.[2]) {
-      return c.json(new VerifierError("UNAUTHENTICATED", "a Baton capability is required (Authorization: Bearer <token>)").toJSON(), 401);
+      throw refusal(c, new VerifierError("UNAUTHENTICATED", "a Baton capability is required (Authorization: Bearer <token>)"));
     }
     const proof = c.req.header("dpop");
     try {
@@ -46,10 +51,15 @@ export function requireCapability(verifier: Verifier, options: RequireCapability
       c.set("receipt", authorized.receipt);
     } catch (error) {
       if (!(error instanceof VerifierError)) throw error;
-      return c.json(error.toJSON(), error.status as 401);
+      throw refusal(c, error);
     }
     await next();
   });
+}
+
+function refusal(c: Context, error: VerifierError): HTTPException {
+  const status = error.status as ContentfulStatusCode;
+  return new HTTPException(status, { res: c.json(error.toJSON(), status), message: error.message, cause: error });
 }
 
 async function jsonBody(c: Context): Promise<Record<string, unknown>> {

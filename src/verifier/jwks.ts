@@ -13,7 +13,7 @@ interface CachedSet {
 
 interface Entry {
   set: CachedSet | null;
-  /** Single flight: concurrent misses share one fetch. */
+  /** Single flight: concurrent misses share one fetch (waiting for it at most the fetch timeout). */
   inflight: Promise<CachedSet> | null;
   lastAttempt: number;
 }
@@ -21,6 +21,19 @@ interface Entry {
 /**
  * Module scope on purpose: a Workers isolate (or a Node process) serves many
  * requests, and each should not refetch the JWKS. Keyed by URL.
+ *
+ * Why not jose's createRemoteJWKSet (a dependency already): it reads `Date.now()`, where
+ * the verifier takes `now` (its tests move the clock); its cooldown runs from the last
+ * successful fetch, so while the issuer is down every unknown kid fetches again, where
+ * here one attempt per interval is made whatever its outcome; a failed refresh fails
+ * there even when the key is cached, where here a cached key still verifies (stale beats
+ * refusing every call); and it picks keys by the header's `alg`, where the verifier
+ * imports Ed25519 public keys only (anything else in the set is ignored, never trusted). What it does that this did not is taken over: a fetch timeout
+ * (the same 5 s default), and care for Workers, where a fetch started by another request
+ * may never settle for this one (its request can end and take its I/O with it; jose does
+ * not share a pending fetch there at all). Here a waiter shares a pending fetch for at
+ * most the timeout, on its own timer, then fetches for itself — so concurrent misses in
+ * one request still cost one fetch, and no request can hang on another's.
  */
 const entries = new Map<string, Entry>();
 
@@ -31,6 +44,8 @@ export interface RemoteKeySetOptions {
   maxAgeMs?: number;
   /** At most one refresh per this interval for unknown kids (default 30 s): a flood of bogus kids cannot hammer the issuer. */
   minRefreshIntervalMs?: number;
+  /** How long one JWKS fetch may take before it is abandoned (default 5 s, as jose's createRemoteJWKSet). */
+  timeoutMs?: number;
 }
 
 /**
@@ -41,21 +56,24 @@ export interface RemoteKeySetOptions {
 export function remoteKeySet(url: string, options: RemoteKeySetOptions): KeySource {
   const maxAge = options.maxAgeMs ?? 300_000;
   const minInterval = options.minRefreshIntervalMs ?? 30_000;
+  const timeout = options.timeoutMs ?? 5_000;
   const entry = entries.get(url) ?? { set: null, inflight: null, lastAttempt: Number.NEGATIVE_INFINITY };
   entries.set(url, entry);
 
-  const refresh = (): Promise<CachedSet> => {
-    if (entry.inflight) return entry.inflight;
+  const store = (set: CachedSet): CachedSet => {
+    entry.set = set;
+    return set;
+  };
+  const refresh = async (): Promise<CachedSet> => {
+    if (entry.inflight) return (await within(entry.inflight, timeout)) ?? store(await fetchSet(url, options, timeout));
     entry.lastAttempt = options.now();
-    entry.inflight = fetchSet(url, options)
-      .then((set) => {
-        entry.set = set;
-        return set;
-      })
+    const inflight = fetchSet(url, options, timeout)
+      .then(store)
       .finally(() => {
-        entry.inflight = null;
+        if (entry.inflight === inflight) entry.inflight = null;
       });
-    return entry.inflight;
+    entry.inflight = inflight;
+    return inflight;
   };
 
   return {
@@ -85,8 +103,22 @@ export function staticKeySet(jwks: { keys: JWK[] }): KeySource {
   return { key: async (kid) => (await imported).keys.get(kid) };
 }
 
-async function fetchSet(url: string, options: RemoteKeySetOptions): Promise<CachedSet> {
-  const response = await options.fetch(url, { headers: { accept: "application/json" } });
+/** The promise's value, or undefined when it has not settled within `ms` (a rejection rejects). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let cancel = () => {};
+  const elapsed = new Promise<undefined>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    cancel = () => clearTimeout(timer);
+  });
+  try {
+    return await Promise.race([promise, elapsed]);
+  } finally {
+    cancel();
+  }
+}
+
+async function fetchSet(url: string, options: RemoteKeySetOptions, timeoutMs: number): Promise<CachedSet> {
+  const response = await options.fetch(url, { headers: { accept: "application/json" }, signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`JWKS answered ${response.status}`);
   return importSet((await response.json()) as { keys: JWK[] }, options.now());
 }

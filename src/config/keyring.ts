@@ -1,9 +1,9 @@
-import { type Keyring, createKeyring } from "./keys.js";
+import { type Keyring, createKeyring } from "../tokens/keys.js";
 
 export interface KeyringBindings {
   BATON_ENV?: string;
   BATON_SIGNING_KEYS?: string;
-  DEV_KEYS: DurableObjectNamespace<import("../ledger/dev-key-vault.js").DevKeyVault>;
+  DEV_KEYS: DurableObjectNamespace<import("./dev-key-vault.js").DevKeyVault>;
 }
 
 let cached: { source: string; keyring: Promise<Keyring> } | null = null;
