@@ -1,19 +1,19 @@
-import type { CompiledWorkflow } from "../compile.js";
-import { approvalsPending, countingApprovals, missingEvidence } from "../gate-tally.js";
-import type { AcceptedApproval, Effect, LedgerRequest, LedgerState, Outcome } from "../types.js";
+import { approvalExpiresAt, approvalsPending, countingApprovals, missingEvidence } from "../gate-tally.js";
+import type { AcceptedApproval, Effect, Outcome } from "../types.js";
+import { type DecisionContext, type RequestOf, withState } from "./context.js";
 import { gateOutcome, pendingGate } from "./gate.js";
 import { deny, escalate } from "./verdicts.js";
 
-export function decideApproval(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  request: Extract<LedgerRequest, { kind: "approval" }>,
-  now: number,
-): Outcome {
+/**
+ * An approval (or a rejection) of the pending gate by a member of its group, once
+ * its machine evidence is in; the approvals that count may open the next stage.
+ */
+export function decideApproval(context: DecisionContext, request: RequestOf<"approval">): Outcome {
+  const { state, nowSeconds, skew } = context;
   const check = request.approval;
   if (!check.ok) return deny("EVIDENCE_INVALID", check.message);
   const { claims, approver } = check;
-  const pending = pendingGate(workflow, state, "approval", claims);
+  const pending = pendingGate(context, "approval", claims);
   if ("outcome" in pending) return pending.outcome;
   const { gate } = pending;
   const required = gate.approvals;
@@ -31,10 +31,8 @@ export function decideApproval(
     return deny("EVIDENCE_INVALID", `separation of duties: ${approver.id} started this sequence`);
   }
 
-  const skew = workflow.definition.clock_skew_seconds;
-  const nowSeconds = now / 1000;
   if (claims.iat - skew > nowSeconds) return deny("EVIDENCE_STALE", "approval is issued in the future", { iat: claims.iat });
-  const expiresAt = Math.min(claims.exp ?? Number.POSITIVE_INFINITY, claims.iat + required.max_age_seconds);
+  const expiresAt = approvalExpiresAt(claims, required);
   if (expiresAt + skew <= nowSeconds) return deny("EVIDENCE_STALE", "approval has expired", { expires_at: expiresAt });
 
   // Approvals are of the gate's evidence: they come once every attestation and outcome is in.
@@ -59,8 +57,8 @@ export function decideApproval(
       ],
     };
   }
-  if (countingApprovals(state.approvals, nowSeconds, skew).some((a) => a.approver === approver.id)) {
-    return escalate(`${approver.id} already approved; an approver counts once`, approvalsPending(gate, state.approvals, nowSeconds, skew));
+  if (countingApprovals(state.approvals, context).some((a) => a.approver === approver.id)) {
+    return escalate(`${approver.id} already approved; an approver counts once`, approvalsPending(gate, state.approvals, context));
   }
   const accepted: AcceptedApproval = { approver: approver.id, jti: claims.jti, digest: check.digest, iat: claims.iat, expires_at: expiresAt };
   const effects: Effect[] = [
@@ -68,5 +66,6 @@ export function decideApproval(
     { type: "accept_approval", approval: accepted },
   ];
   const approvals = [...state.approvals.filter((a) => a.approver !== approver.id), accepted];
-  return gateOutcome(workflow, { ...state, approvals }, gate, effects, request.fresh, now, `approval by ${approver.id} accepted`, request.signals);
+  const after = withState(context, { ...state, approvals });
+  return gateOutcome(after, gate, { effects, fresh: request.fresh, what: `approval by ${approver.id} accepted`, signals: request.signals });
 }

@@ -1,9 +1,17 @@
-import type { CompiledWorkflow } from "../compile.js";
+import type { CompiledGrant } from "../compile.js";
 import type { Effect, LedgerState, Outcome } from "../types.js";
+import type { DecisionContext } from "./context.js";
 import { deny } from "./verdicts.js";
 
+/** A grant of the current stage with its index, the form uses and totals are counted under. */
+export interface IndexedGrant {
+  compiled: CompiledGrant;
+  index: number;
+}
+
 /** The token's jti is spent for good only when no grant has a use left; on the last stage that may complete the sequence. */
-export function exhaustion(workflow: CompiledWorkflow, state: LedgerState, usesAfter: readonly number[], jti: string): Effect[] {
+export function exhaustion(context: DecisionContext, usesAfter: readonly number[], jti: string): Effect[] {
+  const { workflow, state } = context;
   const grants = workflow.grants[state.stage] ?? [];
   if (!grants.every((g, i) => (usesAfter[i] ?? 0) >= g.grant.uses)) return [];
   const effects: Effect[] = [{ type: "spend", kind: "capability", jti }];
@@ -18,12 +26,7 @@ export type Budget =
   | { ok: false; outcome: Outcome };
 
 /** A grant's cumulative bound: this use's amount must fit in what is left of the budget. */
-export function cumulativeAmount(
-  compiled: CompiledWorkflow["grants"][number][number],
-  index: number,
-  state: LedgerState,
-  args: Record<string, unknown>,
-): Budget {
+export function cumulativeAmount({ compiled, index }: IndexedGrant, state: LedgerState, args: Record<string, unknown>): Budget {
   const sum = compiled.grant.sum;
   if (!sum || !compiled.sumMax) return { ok: true, amount: null };
   const amount = args[sum.arg];

@@ -1,8 +1,8 @@
 import { actDepth } from "../../tokens/capability.js";
-import type { CompiledWorkflow } from "../compile.js";
-import type { DelegatedGrant, Effect, LedgerRequest, LedgerState, Outcome } from "../types.js";
+import type { DelegatedGrant, Effect, Outcome } from "../types.js";
 import { BATON_AUDIENCE, DELEGATE_ACTION } from "../workflow-schema.js";
 import { exhaustion } from "./budget.js";
+import type { DecisionContext, RequestOf } from "./context.js";
 import { decideRedeem } from "./redeem.js";
 import { allow, deny } from "./verdicts.js";
 
@@ -15,12 +15,8 @@ import { allow, deny } from "./verdicts.js";
  * the parent's). Grants with a cumulative sum are not delegable: the child's
  * spending would escape this ledger's budget.
  */
-export function decideDelegate(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  request: Extract<LedgerRequest, { kind: "delegate" }>,
-  now: number,
-): Outcome {
+export function decideDelegate(context: DecisionContext, request: RequestOf<"delegate">): Outcome {
+  const { workflow, state } = context;
   const { token } = request;
   const asRedeem = {
     kind: "redeem",
@@ -31,7 +27,7 @@ export function decideDelegate(
     tokenDigest: request.tokenDigest,
     dpop: request.dpop,
   } as const;
-  const presented = decideRedeem(workflow, state, asRedeem, now);
+  const presented = decideRedeem(context, asRedeem);
   if (presented.decision !== "ALLOW") return presented;
 
   const depth = actDepth(token.act) + 1;
@@ -78,7 +74,7 @@ export function decideDelegate(
   const effects: Effect[] = [
     ...presented.effects.filter((e) => e.type === "use" || (e.type === "spend" && e.kind === "dpop")),
     ...reserved,
-    ...exhaustion(workflow, state, usesAfter, token.jti),
+    ...exhaustion(context, usesAfter, token.jti),
   ];
   const act = { sub: request.actor, act: token.act };
   const { definition } = workflow;

@@ -1,23 +1,22 @@
-import type { CompiledRequirement, CompiledWorkflow } from "../compile.js";
-import type { AcceptedEvidence, AttestationClaims, Effect, LedgerRequest, LedgerState, Outcome } from "../types.js";
+import type { CompiledRequirement } from "../compile.js";
+import { gateProgress } from "../gate-tally.js";
+import type { AcceptedEvidence, AttestationClaims, Effect, Outcome } from "../types.js";
+import { type DecisionContext, type RequestOf, withState } from "./context.js";
 import { gateOutcome, pendingGate } from "./gate.js";
 import { deny } from "./verdicts.js";
 
-export function decideEvidence(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  request: Extract<LedgerRequest, { kind: "evidence" }>,
-  now: number,
-): Outcome {
+/** An attestation towards the pending gate: it fills the first requirement it meets. */
+export function decideEvidence(context: DecisionContext, request: RequestOf<"evidence">): Outcome {
+  const { state } = context;
   const check = request.attestation;
   if (!check.ok) return deny("EVIDENCE_INVALID", check.message);
   const claims = check.claims;
-  const pending = pendingGate(workflow, state, "attestation", claims);
+  const pending = pendingGate(context, "attestation", claims);
   if ("outcome" in pending) return pending.outcome;
   const { gate } = pending;
 
-  const candidates = gate.attestations
-    .map((compiled, index) => ({ compiled, index }))
+  const candidates = gateProgress(gate, state)
+    .attestations.map(({ compiled, satisfied }, index) => ({ compiled, satisfied, index }))
     .filter(({ compiled }) => compiled.requirement.issuer === claims.iss && compiled.requirement.type === claims.type);
   if (candidates.length === 0) {
     return deny("EVIDENCE_INVALID", `the gate does not take ${claims.type} from ${claims.iss}`, {
@@ -25,14 +24,11 @@ export function decideEvidence(
     });
   }
 
-  const skew = workflow.definition.clock_skew_seconds;
-  const nowSeconds = now / 1000;
   let failure: Outcome | null = null;
-  const satisfied = new Set(state.evidence.map((e) => e.requirement));
   // Prefer a requirement not yet met, so two attestations of one type can fill two slots.
-  candidates.sort((a, b) => Number(satisfied.has(a.index)) - Number(satisfied.has(b.index)));
+  candidates.sort((a, b) => Number(a.satisfied) - Number(b.satisfied));
   for (const { compiled, index } of candidates) {
-    const problem = evidenceProblem(compiled, claims, state.record.params, nowSeconds, skew);
+    const problem = evidenceProblem(context, compiled, claims);
     if (problem) {
       failure ??= problem;
       continue;
@@ -42,18 +38,14 @@ export function decideEvidence(
       { type: "spend", kind: "attestation", jti: claims.jti },
       { type: "accept_evidence", evidence: accepted },
     ];
-    return gateOutcome(workflow, { ...state, evidence: [...state.evidence, accepted] }, gate, effects, request.fresh, now, `${claims.type} accepted`, request.signals);
+    const after = withState(context, { ...state, evidence: [...state.evidence, accepted] });
+    return gateOutcome(after, gate, { effects, fresh: request.fresh, what: `${claims.type} accepted`, signals: request.signals });
   }
   return failure ?? deny("EVIDENCE_INVALID", "attestation matched no requirement");
 }
 
-export function evidenceProblem(
-  compiled: CompiledRequirement,
-  claims: AttestationClaims,
-  params: Record<string, unknown>,
-  nowSeconds: number,
-  skew: number,
-): Outcome | null {
+/** Whether an attestation meets one requirement: fresh enough, not expired, its condition true. */
+function evidenceProblem({ state, nowSeconds, skew }: DecisionContext, compiled: CompiledRequirement, claims: AttestationClaims): Outcome | null {
   const { requirement, where } = compiled;
   if (claims.iat - skew > nowSeconds) return deny("EVIDENCE_STALE", "attestation is issued in the future", { iat: claims.iat });
   if (nowSeconds - claims.iat > requirement.max_age_seconds + skew) {
@@ -63,7 +55,7 @@ export function evidenceProblem(
     return deny("EVIDENCE_STALE", "attestation has expired", { exp: claims.exp });
   }
   if (where) {
-    const result = where.evaluate({ attestation: claims, params });
+    const result = where.evaluate({ attestation: claims, params: state.record.params });
     if (!result.ok) return deny("CONDITION_FAILED", result.message, { condition: where.source, reason: result.reason });
   }
   return null;

@@ -1,44 +1,42 @@
-import type { CompiledGate, CompiledWorkflow } from "../compile.js";
-import { approvalsPending, countingApprovals, evidenceItems, missingEvidence } from "../gate-tally.js";
-import type { ConsultedSignal, Effect, EvidenceItem, Fresh, LedgerState, Outcome } from "../types.js";
+import type { CompiledGate } from "../compile.js";
+import { approvalEvidence, approvalsPending, countingApprovals, evidenceItems, missingEvidence } from "../gate-tally.js";
+import type { ConsultedSignal, Effect, Fresh, NonceKind, Outcome } from "../types.js";
+import type { DecisionContext } from "./context.js";
 import { capabilityEffects, planCapability } from "./mint.js";
 import { signalProblem } from "./signals.js";
 import { allow, deny, escalate } from "./verdicts.js";
 
+/** A request that counts towards the pending gate, as the gate's outcome needs it. */
+export interface GateStep {
+  /** This request's effects so far (spending its token, accepting its evidence). */
+  effects: Effect[];
+  /** The jti of the capability minted if the gate opens the next stage. */
+  fresh: Fresh;
+  /** How the outcome's message names this request. */
+  what: string;
+  signals: readonly ConsultedSignal[] | undefined;
+}
+
 /**
- * The gate after `state`'s evidence (which already includes this request's):
+ * The gate after the context's evidence (which already includes this request's):
  * still waiting on attestations (ALLOW, nothing opens), waiting only on approvals
  * (ESCALATE), or satisfied — then the next stage opens, or the sequence seals.
  */
-export function gateOutcome(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  gate: CompiledGate,
-  effects: Effect[],
-  fresh: Fresh,
-  now: number,
-  what: string,
-  signals: readonly ConsultedSignal[] | undefined,
-): Outcome {
+export function gateOutcome(context: DecisionContext, gate: CompiledGate, { effects, fresh, what, signals }: GateStep): Outcome {
+  const { workflow, state } = context;
   const missing = missingEvidence(gate, state);
   if (missing.length > 0) return { ...allow(`${what}; gate still waits`, effects), details: { pending: missing } };
-  const skew = workflow.definition.clock_skew_seconds;
-  const nowSeconds = now / 1000;
-  const approvals = gate.approvals ? countingApprovals(state.approvals, nowSeconds, skew) : [];
+  const approvals = gate.approvals ? countingApprovals(state.approvals, context) : [];
   if (gate.approvals && approvals.length < gate.approvals.count) {
-    return { ...escalate(`${what}; the gate waits for approvals`, approvalsPending(gate, state.approvals, nowSeconds, skew)), effects };
+    return { ...escalate(`${what}; the gate waits for approvals`, approvalsPending(gate, state.approvals, context)), effects };
   }
-  const signalled = signalProblem(gate.signals ?? undefined, signals, nowSeconds);
+  const signalled = signalProblem(gate.signals ?? undefined, signals, context.nowSeconds);
   if (signalled) return signalled;
   const nextStage = state.stage + 1;
   if (nextStage === workflow.definition.stages.length) {
     return allow(`${what}; sequence complete`, [...effects, { type: "seal", reason: "completed" }]);
   }
-  const evidence: EvidenceItem[] = [
-    ...evidenceItems(state),
-    ...approvals.map(({ approver, jti, digest }) => ({ iss: approver, type: "approval", jti, digest })),
-  ];
-  const mint = planCapability(workflow, state, nextStage, fresh, now, evidence);
+  const mint = planCapability(context, nextStage, fresh, [...evidenceItems(state), ...approvalEvidence(approvals)]);
   return allow(
     `${what}; stage ${mint.stageId} opened`,
     [...effects, { type: "advance", stage: nextStage }, ...capabilityEffects(mint, false)],
@@ -54,9 +52,8 @@ export function gateOutcome(
  * evidence for this one (EVIDENCE_INVALID).
  */
 export function pendingGate(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  kind: "attestation" | "approval",
+  { workflow, state }: DecisionContext,
+  kind: Extract<NonceKind, "attestation" | "approval">,
   claims: { seq: string; stage: string; jti: string },
 ): { gate: CompiledGate } | { outcome: Outcome } {
   const stage = workflow.definition.stages[state.stage];

@@ -1,6 +1,7 @@
 import type { CompiledWorkflow } from "../compile.js";
 import type { LedgerRequest, LedgerState, Outcome } from "../types.js";
 import { decideApproval } from "./approval.js";
+import { decisionContext } from "./context.js";
 import { decideDelegate } from "./delegate.js";
 import { decideEvidence } from "./evidence.js";
 import { decideOutcome } from "./outcome.js";
@@ -18,24 +19,25 @@ import { allow, deny } from "./verdicts.js";
  * @param now milliseconds since the epoch, read once by the caller.
  */
 export function decide(workflow: CompiledWorkflow, state: LedgerState, request: LedgerRequest, now: number): Outcome {
-  if (request.kind === "start") return decideStart(workflow, state, request.fresh, now);
+  const context = decisionContext(workflow, state, now);
+  if (request.kind === "start") return decideStart(context, request.fresh);
   // Nothing that mutates a sequence gets past a seal; nothing unseals.
   if (state.status === "sealed") {
     return deny("SEALED_SEQUENCE", `sequence is sealed (${state.sealReason})`, { reason: state.sealReason });
   }
   switch (request.kind) {
     case "redeem":
-      return request.refused ? decideReportedRefusal(workflow, state, request, request.refused, now) : decideRedeem(workflow, state, request, now);
+      return request.refused ? decideReportedRefusal(context, request, request.refused) : decideRedeem(context, request);
     case "evidence":
-      return decideEvidence(workflow, state, request, now);
+      return decideEvidence(context, request);
     case "approval":
-      return decideApproval(workflow, state, request, now);
+      return decideApproval(context, request);
     case "delegate":
-      return decideDelegate(workflow, state, request, now);
+      return decideDelegate(context, request);
     case "outcome":
-      return decideOutcome(workflow, state, request, now);
+      return decideOutcome(context, request);
     case "reissue":
-      return decideReissue(workflow, state, request.fresh, now);
+      return decideReissue(context, request.fresh);
     case "revoke":
       return allow(`revoked by ${request.orchestrator}`, [{ type: "seal", reason: "revoked" }]);
   }

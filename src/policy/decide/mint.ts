@@ -1,14 +1,9 @@
-import type { CompiledWorkflow } from "../compile.js";
-import type { AuthorizationDetail, Effect, EvidenceItem, Fresh, LedgerState, MintPlan } from "../types.js";
+import type { AuthorizationDetail, Effect, EvidenceItem, Fresh, MintPlan } from "../types.js";
+import type { DecisionContext } from "./context.js";
 
-export function planCapability(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  stageIndex: number,
-  fresh: Fresh,
-  now: number,
-  evidence: EvidenceItem[],
-): MintPlan {
+/** The capability of stage `stageIndex` as the shell is to sign it, naming the evidence that opened the stage. */
+export function planCapability(context: DecisionContext, stageIndex: number, fresh: Fresh, evidence: EvidenceItem[]): MintPlan {
+  const { workflow, state, now } = context;
   const stage = workflow.definition.stages[stageIndex];
   if (!stage) throw new RangeError(`no stage ${stageIndex}`);
   const iat = Math.floor(now / 1000);

@@ -1,5 +1,5 @@
-import type { CompiledWorkflow } from "../compile.js";
-import type { Effect, LedgerRequest, LedgerState, Outcome } from "../types.js";
+import type { Effect, Outcome } from "../types.js";
+import { type DecisionContext, type RequestOf, withState } from "./context.js";
 import { gateOutcome } from "./gate.js";
 import { allow, deny } from "./verdicts.js";
 
@@ -8,12 +8,8 @@ import { allow, deny } from "./verdicts.js";
  * is worth a receipt too), once per redeem receipt; a success of an action the
  * pending gate asks for counts towards it, and may open the next stage.
  */
-export function decideOutcome(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  request: Extract<LedgerRequest, { kind: "outcome" }>,
-  now: number,
-): Outcome {
+export function decideOutcome(context: DecisionContext, request: RequestOf<"outcome">): Outcome {
+  const { workflow, state } = context;
   const { redeemed, tool, outcome } = request;
   if (state.nonceUsed("outcome", redeemed.hash)) return deny("REPLAY_NONCE", "the outcome of this receipt was already reported");
   const effects: Effect[] = [{ type: "spend", kind: "outcome", jti: redeemed.hash }];
@@ -27,5 +23,6 @@ export function decideOutcome(
   if (!gate || index < 0) return allow(`${what}; recorded`, effects);
   const accepted = { requirement: index, tool, action: redeemed.action, receipt: redeemed.hash };
   effects.push({ type: "accept_outcome", outcome: accepted });
-  return gateOutcome(workflow, { ...state, outcomes: [...state.outcomes, accepted] }, gate, effects, request.fresh, now, what, request.signals);
+  const after = withState(context, { ...state, outcomes: [...state.outcomes, accepted] });
+  return gateOutcome(after, gate, { effects, fresh: request.fresh, what, signals: request.signals });
 }

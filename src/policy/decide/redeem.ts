@@ -1,21 +1,17 @@
 import { DPOP_PROOF_MAX_AGE_SECONDS } from "../../limits.js";
-import { dpopProblem } from "../../tokens/dpop.js";
 import type { CompiledWorkflow } from "../compile.js";
+import { dpopProblem } from "../../tokens/dpop.js";
 import { type ReportedRefusal, stageSkipped } from "../offline-refusals.js";
-import type { Effect, LedgerRequest, LedgerState, Outcome } from "../types.js";
+import type { Effect, Outcome } from "../types.js";
 import { cumulativeAmount, exhaustion } from "./budget.js";
+import type { DecisionContext, RequestOf } from "./context.js";
 import { signalProblem } from "./signals.js";
 import { allow, deny } from "./verdicts.js";
 
-export function decideRedeem(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  request: Extract<LedgerRequest, { kind: "redeem" }>,
-  now: number,
-): Outcome {
+/** A capability presented to a tool (or to Baton itself, for delegation) for one action. */
+export function decideRedeem(context: DecisionContext, request: RequestOf<"redeem">): Outcome {
+  const { workflow, state, nowSeconds, skew } = context;
   const token = request.token;
-  const skew = workflow.definition.clock_skew_seconds;
-  const nowSeconds = now / 1000;
   const stage = workflow.definition.stages[state.stage];
   if (!stage) return deny("SEQUENCE_VIOLATION", "sequence has no current stage");
 
@@ -26,7 +22,7 @@ export function decideRedeem(
   if (!token.aud.includes(request.tool)) {
     return deny("AUDIENCE_MISMATCH", `capability is not addressed to tool ${request.tool}`, { aud: token.aud });
   }
-  const unbound = senderProblem(workflow, state, request, nowSeconds);
+  const unbound = senderProblem(context, request);
   if (unbound) return unbound;
   if (token.exp + skew <= nowSeconds) return deny("TOKEN_EXPIRED", "capability has expired", { exp: token.exp });
   if (token.nbf - skew > nowSeconds) return deny("TOKEN_INVALID", "capability is not valid yet", { nbf: token.nbf });
@@ -74,7 +70,7 @@ export function decideRedeem(
   }
   const signalled = signalProblem(usable.compiled.grant.signals, request.signals, nowSeconds);
   if (signalled) return signalled;
-  const budget = cumulativeAmount(usable.compiled, usable.index, state, request.args);
+  const budget = cumulativeAmount(usable, state, request.args);
   if (!budget.ok) return budget.outcome;
 
   const effects: Effect[] = [
@@ -82,7 +78,7 @@ export function decideRedeem(
   ];
   if (request.dpop?.proof.ok) effects.push({ type: "spend", kind: "dpop", jti: request.dpop.proof.claims.jti });
   const usesAfter = grants.map((_, i) => (state.uses[i] ?? 0) + (i === usable.index ? 1 : 0));
-  effects.push(...exhaustion(workflow, state, usesAfter, token.jti));
+  effects.push(...exhaustion(context, usesAfter, token.jti));
   // The receipt records every counter of the grant before and after this use.
   const before = state.uses[usable.index] ?? 0;
   const details: Record<string, unknown> = { grant: usable.index, uses_before: before, uses_after: before + 1 };
@@ -101,15 +97,9 @@ export function decideRedeem(
  * records, next to it, what the gate's own checks give (`gate`: a code, or ALLOW when
  * the tool and the gate disagree, e.g. their clocks).
  */
-export function decideReportedRefusal(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  request: Extract<LedgerRequest, { kind: "redeem" }>,
-  refused: ReportedRefusal,
-  now: number,
-): Outcome {
+export function decideReportedRefusal(context: DecisionContext, request: RequestOf<"redeem">, refused: ReportedRefusal): Outcome {
   const { refused: _report, ...presented } = request;
-  const own = decideRedeem(workflow, state, presented, now);
+  const own = decideRedeem(context, presented);
   const gate = own.decision === "DENY" ? own.code : own.decision;
   const agreed = own.code === refused.code;
   const ownDetails = agreed && typeof own.details === "object" && own.details !== null ? own.details : {};
@@ -121,7 +111,7 @@ export function decideReportedRefusal(
 }
 
 /** The ids of the stages whose grants give `action` to `tool`, in workflow order. */
-export function stagesGranting(workflow: CompiledWorkflow, tool: string, action: string): string[] {
+function stagesGranting(workflow: CompiledWorkflow, tool: string, action: string): string[] {
   return workflow.definition.stages
     .filter((stage) => stage.grants.some((grant) => grant.audience === tool && grant.actions.includes(action)))
     .map((stage) => stage.id);
@@ -131,12 +121,7 @@ export function stagesGranting(workflow: CompiledWorkflow, tool: string, action:
  * RFC 9449 at the gate: a capability bound to a key (`cnf.jkt`) is honoured only
  * with a fresh, one-time proof of that key for this very request and token.
  */
-export function senderProblem(
-  workflow: CompiledWorkflow,
-  state: LedgerState,
-  request: Extract<LedgerRequest, { kind: "redeem" | "delegate" }>,
-  nowSeconds: number,
-): Outcome | null {
+function senderProblem({ workflow, state, nowSeconds, skew }: DecisionContext, request: RequestOf<"redeem" | "delegate">): Outcome | null {
   const bound = request.token.cnf?.jkt;
   if (!bound) {
     // A sender-constrained workflow never minted an unbound token; refuse one anyway.
@@ -150,7 +135,7 @@ export function senderProblem(
     dpop.proof,
     { jkt: bound, htm: dpop.htm, htu: dpop.htu, ath: request.tokenDigest },
     nowSeconds,
-    workflow.definition.clock_skew_seconds,
+    skew,
     DPOP_PROOF_MAX_AGE_SECONDS,
   );
   if (problem) return deny("TOKEN_INVALID", `DPoP proof rejected: ${problem}`);

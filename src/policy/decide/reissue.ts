@@ -1,9 +1,11 @@
-import type { CompiledWorkflow } from "../compile.js";
-import type { Fresh, LedgerState, Outcome } from "../types.js";
+import type { Fresh, Outcome } from "../types.js";
+import type { DecisionContext } from "./context.js";
 import { capabilityEffects, planCapability } from "./mint.js";
 import { allow, deny } from "./verdicts.js";
 
-export function decideReissue(workflow: CompiledWorkflow, state: LedgerState, fresh: Fresh, now: number): Outcome {
+/** A fresh capability for the current stage, while it has uses left and re-issues to spare. */
+export function decideReissue(context: DecisionContext, fresh: Fresh): Outcome {
+  const { workflow, state } = context;
   const stage = workflow.definition.stages[state.stage];
   if (!stage) return deny("SEQUENCE_VIOLATION", "sequence has no current stage");
   const grants = workflow.grants[state.stage] ?? [];
@@ -16,6 +18,6 @@ export function decideReissue(workflow: CompiledWorkflow, state: LedgerState, fr
       max_reissues: stage.max_reissues,
     });
   }
-  const mint = planCapability(workflow, state, state.stage, fresh, now, []);
+  const mint = planCapability(context, state.stage, fresh, []);
   return allow(`capability for stage ${stage.id} re-issued`, capabilityEffects(mint, true), mint);
 }
