@@ -1,16 +1,15 @@
-import { DPOP_PROOF_MAX_AGE_SECONDS } from "../../limits.js";
 import type { CompiledWorkflow } from "../compile.js";
-import { dpopProblem } from "../../tokens/dpop.js";
-import { type ReportedRefusal, stageSkipped } from "../offline-refusals.js";
+import type { ReportedRefusal } from "../offline-refusals.js";
+import { type HolderRecord, type Presentation, capabilityProblem, conditionProblem, grantsForAction } from "../presentation.js";
 import type { Effect, Outcome } from "../types.js";
 import { cumulativeAmount, exhaustion } from "./budget.js";
 import type { DecisionContext, RequestOf } from "./context.js";
 import { signalProblem } from "./signals.js";
-import { allow, deny } from "./verdicts.js";
+import { allow, denial, deny } from "./verdicts.js";
 
 /** A capability presented to a tool (or to Baton itself, for delegation) for one action. */
 export function decideRedeem(context: DecisionContext, request: RequestOf<"redeem">): Outcome {
-  const { workflow, state, nowSeconds, skew } = context;
+  const { workflow, state, nowSeconds } = context;
   const token = request.token;
   const stage = workflow.definition.stages[state.stage];
   if (!stage) return deny("SEQUENCE_VIOLATION", "sequence has no current stage");
@@ -18,16 +17,8 @@ export function decideRedeem(context: DecisionContext, request: RequestOf<"redee
   // Defence in depth: routing by the signed `seq` already picked this ledger.
   if (token.seq !== state.record.seq) return deny("TOKEN_INVALID", "capability belongs to another sequence");
   if (token.workflow !== workflow.hash) return deny("TOKEN_INVALID", "capability names another workflow version");
-  // RFC 7519 §4.1.3: a tool must reject a token not addressed to it; the caller is the tool.
-  if (!token.aud.includes(request.tool)) {
-    return deny("AUDIENCE_MISMATCH", `capability is not addressed to tool ${request.tool}`, { aud: token.aud });
-  }
-  const unbound = senderProblem(context, request);
-  if (unbound) return unbound;
-  if (token.exp + skew <= nowSeconds) return deny("TOKEN_EXPIRED", "capability has expired", { exp: token.exp });
-  if (token.nbf - skew > nowSeconds) return deny("TOKEN_INVALID", "capability is not valid yet", { nbf: token.nbf });
-  // Baton mints iat = nbf = now; a capability issued later than now is not one of its own.
-  if (token.iat - skew > nowSeconds) return deny("TOKEN_INVALID", "capability is issued in the future", { iat: token.iat });
+  const presented = capabilityProblem(token, presentation(request), context, holderRecord(context));
+  if (presented) return denial(presented);
   if (token.stage !== stage.id) {
     return deny("SEQUENCE_VIOLATION", `capability is for stage ${token.stage}; the current stage is ${stage.id}`, {
       token_stage: token.stage,
@@ -40,21 +31,15 @@ export function decideRedeem(context: DecisionContext, request: RequestOf<"redee
   }
 
   const grants = workflow.grants[state.stage] ?? [];
-  const matching = grants
-    .map((compiled, index) => ({ compiled, index }))
-    .filter(({ compiled }) => compiled.grant.audience === request.tool && compiled.grant.actions.includes(request.action));
-  if (matching.length === 0) {
+  const scoped = grantsForAction(
+    grants.map((compiled, index) => ({ tool: compiled.grant.audience, actions: compiled.grant.actions, compiled, index })),
+    { tool: request.tool, action: request.action, stage: stage.id },
     // Granted to this tool by another stage: the step-order attack itself (too early, or
     // that stage is closed), not a request for more than the workflow ever grants.
-    const grantedIn = stagesGranting(workflow, request.tool, request.action).filter((id) => id !== stage.id);
-    if (grantedIn.length > 0) {
-      const { code, message, details } = stageSkipped(request.action, request.tool, grantedIn, stage.id);
-      return deny(code, message, details);
-    }
-    return deny("SCOPE_EXCEEDED", `action ${request.action} is not granted to tool ${request.tool} in stage ${stage.id}`, {
-      granted: grants.filter((g) => g.grant.audience === request.tool).flatMap((g) => g.grant.actions),
-    });
-  }
+    () => stagesGranting(workflow, request.tool, request.action).filter((id) => id !== stage.id),
+  );
+  if ("refusal" in scoped) return denial(scoped.refusal);
+  const { matching } = scoped;
   const usable = matching.find(({ compiled, index }) => (state.uses[index] ?? 0) < compiled.grant.uses);
   if (!usable) {
     return deny("SCOPE_EXCEEDED", `grant for ${request.action} has no uses left in stage ${stage.id}`, {
@@ -62,12 +47,8 @@ export function decideRedeem(context: DecisionContext, request: RequestOf<"redee
     });
   }
   const where = usable.compiled.where;
-  if (where) {
-    const result = where.evaluate({ args: request.args, params: state.record.params });
-    if (!result.ok) {
-      return deny("CONDITION_FAILED", result.message, { condition: where.source, reason: result.reason });
-    }
-  }
+  const unmet = where && conditionProblem(where, { args: request.args, params: state.record.params });
+  if (unmet) return denial(unmet);
   const signalled = signalProblem(usable.compiled.grant.signals, request.signals, nowSeconds);
   if (signalled) return signalled;
   const budget = cumulativeAmount(usable, state, request.args);
@@ -117,28 +98,16 @@ function stagesGranting(workflow: CompiledWorkflow, tool: string, action: string
     .map((stage) => stage.id);
 }
 
-/**
- * RFC 9449 at the gate: a capability bound to a key (`cnf.jkt`) is honoured only
- * with a fresh, one-time proof of that key for this very request and token.
- */
-function senderProblem({ workflow, state, nowSeconds, skew }: DecisionContext, request: RequestOf<"redeem" | "delegate">): Outcome | null {
-  const bound = request.token.cnf?.jkt;
-  if (!bound) {
-    // A sender-constrained workflow never minted an unbound token; refuse one anyway.
-    return workflow.definition.sender_constrained ? deny("TOKEN_INVALID", "capability is not bound to a key") : null;
-  }
-  if (bound !== state.record.actorJkt) return deny("TOKEN_INVALID", "capability is bound to another key than the actor's");
-  const dpop = request.dpop;
-  if (!dpop) return deny("TOKEN_INVALID", "capability is sender-constrained: a DPoP proof is required");
-  if (!dpop.proof.ok) return deny("TOKEN_INVALID", `DPoP proof rejected: ${dpop.proof.message}`);
-  const problem = dpopProblem(
-    dpop.proof,
-    { jkt: bound, htm: dpop.htm, htu: dpop.htu, ath: request.tokenDigest },
-    nowSeconds,
-    skew,
-    DPOP_PROOF_MAX_AGE_SECONDS,
-  );
-  if (problem) return deny("TOKEN_INVALID", `DPoP proof rejected: ${problem}`);
-  if (state.nonceUsed("dpop", dpop.proof.claims.jti)) return deny("REPLAY_NONCE", "DPoP proof jti was already used");
-  return null;
+/** The capability as the gate was handed it: by the tool that calls, with the agent's DPoP proof. */
+function presentation(request: RequestOf<"redeem">): Presentation {
+  return { audience: request.tool, audienceName: `tool ${request.tool}`, dpop: request.dpop, tokenDigest: request.tokenDigest };
+}
+
+/** RFC 9449 at the gate: the proof is the sequence actor's, and one-time. */
+function holderRecord({ workflow, state }: DecisionContext): HolderRecord {
+  return {
+    senderConstrained: workflow.definition.sender_constrained,
+    actorJkt: state.record.actorJkt,
+    dpopSpent: (jti) => state.nonceUsed("dpop", jti),
+  };
 }
