@@ -1,8 +1,8 @@
 import type { ReasonCode } from "../errors.js";
 import { DPOP_PROOF_MAX_AGE_SECONDS } from "../limits.js";
-import { dpopProblem } from "../tokens/dpop.js";
 import type { CompiledCondition } from "./cel.js";
 import type { Clock } from "./clock.js";
+import { dpopProblem } from "./dpop-binding.js";
 import { type OfflineRefusalCode, stageSkipped } from "./offline-refusals.js";
 import type { CapabilityClaims, DpopPresentation } from "./types.js";
 
