@@ -1,6 +1,6 @@
 import { digestJson } from "../tokens/digest.js";
 import type { CompiledWorkflow } from "./compile.js";
-import { evidenceItems } from "./decide.js";
+import { evidenceItems } from "./gate-tally.js";
 import type { EvidenceItem, LedgerState } from "./types.js";
 
 /**

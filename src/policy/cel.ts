@@ -16,15 +16,9 @@ export interface CompiledNumber {
   evaluate(bindings: Record<string, unknown>): NumberResult;
 }
 
-/** Thrown at configuration time only; carries the 1-based column for the error path. */
+/** Thrown at configuration time only; the message names the 1-based column when the parser gives one. */
 export class CelCompileError extends Error {
   override readonly name = "CelCompileError";
-  constructor(
-    message: string,
-    readonly column: number | undefined,
-  ) {
-    super(message);
-  }
 }
 
 const env = celEnv();
@@ -82,10 +76,7 @@ function planned(source: string): ReturnType<typeof plan> {
     const location = (error as { location?: { start?: { column?: number } } }).location;
     const column = location?.start?.column;
     const raw = (error as { rawMessage?: string }).rawMessage ?? (error as Error).message;
-    throw new CelCompileError(
-      column === undefined ? `CEL parse error: ${raw}` : `CEL parse error at column ${column}: ${raw}`,
-      column,
-    );
+    throw new CelCompileError(column === undefined ? `CEL parse error: ${raw}` : `CEL parse error at column ${column}: ${raw}`);
   }
 }
 

@@ -194,7 +194,6 @@ export const WorkflowSchema = z
     });
   });
 
-export type WorkflowInput = z.input<typeof WorkflowSchema>;
 export type Workflow = z.output<typeof WorkflowSchema>;
 export type Stage = Workflow["stages"][number];
 export type Grant = Stage["grants"][number];
@@ -202,7 +201,6 @@ export type Gate = z.output<typeof GateSchema>;
 export type AttestationRequirement = Gate["attestations"][number];
 export type ApprovalRequirement = NonNullable<Gate["approvals"]>;
 export type OutcomeRequirement = Gate["outcomes"][number];
-export type SumLimit = NonNullable<Grant["sum"]>;
 export type SignalInputs = z.output<typeof SignalInputsSchema>;
 
 /** Every detector id a workflow version declares as an input anywhere: the only signals the ledger fetches. */

@@ -72,7 +72,7 @@ export type DpopPresentation = DpopCheck;
 /**
  * Verifies a DPoP proof's shape and signature with the key it embeds (that is
  * the point of DPoP: the capability's `cnf.jkt` says which key must sign, and
- * `dpopProblem` compares the two). No clock and no binding here. Never throws.
+ * `dpopProblem` in policy/dpop-binding.ts compares the two). No clock and no binding here. Never throws.
  */
 export async function checkDpopProof(proof: unknown): Promise<DpopCheck> {
   try {
@@ -131,43 +131,8 @@ async function embeddedKey(header: JWSHeaderParameters): Promise<KeyLookup> {
   }
 }
 
-/**
- * Binds a verified proof to the request at hand (RFC 9449 §4.3): the capability's
- * key, this token (`ath`), this method and URL (query and fragment ignored), and
- * a fresh `iat`. Pure: `decide()` calls it with its `now`. The one-time `jti` is
- * the ledger's. Returns null when the proof is acceptable, else why not.
- */
-export function dpopProblem(
-  proof: { jkt: string; claims: DpopProofClaims },
-  expected: { jkt: string; htm: string; htu: string; ath: string },
-  nowSeconds: number,
-  skewSeconds: number,
-  maxAgeSeconds: number,
-): string | null {
-  const { claims } = proof;
-  if (proof.jkt !== expected.jkt) return "proof is signed by another key than the capability is bound to";
-  if (claims.ath !== expected.ath) return "proof is for another access token (ath)";
-  // RFC 9110 §9.1: method names are case-sensitive.
-  if (claims.htm !== expected.htm) return `proof is for method ${claims.htm}, not ${expected.htm}`;
-  if (!sameResource(claims.htu, expected.htu)) return "proof is for another URL (htu)";
-  if (claims.iat - skewSeconds > nowSeconds) return "proof is issued in the future";
-  if (nowSeconds - claims.iat > maxAgeSeconds + skewSeconds) return "proof is too old";
-  if (claims.exp !== undefined && claims.exp + skewSeconds <= nowSeconds) return "proof has expired";
-  return null;
-}
-
-/**
- * RFC 9449 §4.3: `htu` matches the request URI without query and fragment,
- * after the normalisation URL parsing does (lower-case scheme and host,
- * default port dropped, empty path as "/", dot segments removed).
- */
-function sameResource(a: string, b: string): boolean {
-  const [x, y] = [httpUrl(a), httpUrl(b)];
-  // Non-http(s) URLs all have the origin "null": never let two of them match.
-  return x !== null && y !== null && x.origin === y.origin && x.pathname === y.pathname;
-}
-
-function httpUrl(value: string): URL | null {
+/** `value` parsed, when it is an absolute http(s) URL; the DPoP binding compares `htu`s by it. */
+export function httpUrl(value: string): URL | null {
   if (!URL.canParse(value)) return null;
   const url = new URL(value);
   return url.protocol === "https:" || url.protocol === "http:" ? url : null;

@@ -1,11 +1,12 @@
 import { REASON_STATUS, type ReasonCode } from "../errors.js";
-import { CLOCK_SKEW_MAX_SECONDS, DPOP_PROOF_MAX_AGE_SECONDS } from "../limits.js";
+import { CLOCK_SKEW_MAX_SECONDS } from "../limits.js";
 import { compileCondition } from "../policy/cel.js";
-import { type OfflineRefusalCode, stageSkipped } from "../policy/offline-refusals.js";
+import type { OfflineRefusalCode } from "../policy/offline-refusals.js";
+import { type Refusal, capabilityProblem, conditionProblem, grantsForAction } from "../policy/presentation.js";
 import type { AuthorizationDetail, CapabilityClaims } from "../policy/types.js";
 import { CapabilityClaimsSchema } from "../tokens/capability.js";
 import { sha256 } from "../tokens/digest.js";
-import { checkDpopProof, dpopProblem } from "../tokens/dpop.js";
+import { checkDpopProof } from "../tokens/dpop.js";
 import { verifyJws } from "../tokens/jws.js";
 import { SIGNING_ALGORITHM, TYP } from "../tokens/kinds.js";
 import { VerifierError } from "./errors.js";
@@ -95,7 +96,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   /** Refusals of a capability whose signature verified: reported to the gate by `authorize`. */
   const genuine = new WeakSet<VerifierError>();
-  const refuse = (code: OfflineRefusalCode, message: string, details?: unknown): VerifierError => {
+  const refuse = ({ code, message, details }: Refusal<OfflineRefusalCode>): VerifierError => {
     const error = new VerifierError(code, message, details === undefined ? {} : { details });
     genuine.add(error);
     return error;
@@ -108,53 +109,33 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!parsed.success) throw new VerifierError("TOKEN_INVALID", "capability claims are malformed", { details: parsed.error.issues });
     const claims = parsed.data;
     if (claims.iss !== options.issuer) throw new VerifierError("TOKEN_INVALID", `issuer ${claims.iss} is not ${options.issuer}`);
-    // From here on the capability is Baton's: the checks run in the gate's order
-    // (audience, DPoP, time, scope, conditions), so both give the same first code.
-    if (!claims.aud.includes(options.audience)) {
-      throw refuse("AUDIENCE_MISMATCH", `capability is not addressed to ${options.audience}`, { aud: claims.aud });
-    }
-    const seconds = now() / 1000;
-    if (claims.cnf) await checkProof(claims.cnf.jkt, token, request, seconds);
-    if (claims.exp + skew <= seconds) throw refuse("TOKEN_EXPIRED", "capability has expired", { exp: claims.exp });
-    if (claims.nbf - skew > seconds) throw refuse("TOKEN_INVALID", "capability is not valid yet", { nbf: claims.nbf });
-    if (claims.iat - skew > seconds) throw refuse("TOKEN_INVALID", "capability is issued in the future", { iat: claims.iat });
+    // From here on the capability is Baton's: the gate's own checks (policy/presentation.ts)
+    // run in the gate's order (audience, DPoP, time, scope, conditions), so both give the same first code.
+    const clock = { nowSeconds: now() / 1000, skew };
+    const bound = claims.cnf !== undefined;
+    const dpop = bound && request.dpop ? { ...request.dpop, proof: await checkDpopProof(request.dpop.proof) } : undefined;
+    const presentation = { audience: options.audience, audienceName: options.audience, dpop, tokenDigest: bound ? await sha256(token) : "" };
+    const unusable = capabilityProblem(claims, presentation, clock);
+    if (unusable) throw refuse(unusable);
 
     const args = request.args ?? {};
-    const grant = claims.authorization_details.find((d) => d.tool === options.audience && d.actions.includes(request.action));
-    if (!grant) {
-      // The capability names what the workflow's other stages grant its tools.
-      const grantedIn = [
-        ...new Set(
-          (claims.other_stages ?? []).filter((g) => g.tool === options.audience && g.actions.includes(request.action)).map((g) => g.stage),
-        ),
-      ];
-      if (grantedIn.length > 0) {
-        const skipped = stageSkipped(request.action, options.audience, grantedIn, claims.stage);
-        throw refuse(skipped.code, skipped.message, skipped.details);
-      }
-      throw refuse("SCOPE_EXCEEDED", `action ${request.action} is not granted to tool ${options.audience} in stage ${claims.stage}`, {
-        granted: claims.authorization_details.filter((d) => d.tool === options.audience).flatMap((d) => d.actions),
-      });
-    }
+    const asked = { tool: options.audience, action: request.action, stage: claims.stage };
+    // The capability names what the workflow's other stages grant its tools.
+    const scoped = grantsForAction(claims.authorization_details, asked, () => [
+      ...new Set((claims.other_stages ?? []).filter((g) => g.tool === options.audience && g.actions.includes(request.action)).map((g) => g.stage)),
+    ]);
+    if ("refusal" in scoped) throw refuse(scoped.refusal);
+    const [grant] = scoped.matching;
     if (grant.where) {
       let condition = conditions.get(grant.where);
       if (!condition) {
         condition = compileCondition(grant.where);
         conditions.set(grant.where, condition);
       }
-      const result = condition.evaluate({ args, params: claims.params ?? {} });
-      if (!result.ok) throw refuse("CONDITION_FAILED", result.message, { condition: grant.where, reason: result.reason });
+      const unmet = conditionProblem(condition, { args, params: claims.params ?? {} });
+      if (unmet) throw refuse(unmet);
     }
     return { token, claims, grant, action: request.action, args };
-  }
-
-  async function checkProof(jkt: string, token: string, request: ActionRequest, seconds: number): Promise<void> {
-    if (!request.dpop) throw refuse("TOKEN_INVALID", "capability is sender-constrained: a DPoP proof is required");
-    const proof = await checkDpopProof(request.dpop.proof);
-    if (!proof.ok) throw refuse("TOKEN_INVALID", `DPoP proof rejected: ${proof.message}`);
-    const expected = { jkt, htm: request.dpop.htm, htu: request.dpop.htu, ath: await sha256(token) };
-    const problem = dpopProblem(proof, expected, seconds, skew, DPOP_PROOF_MAX_AGE_SECONDS);
-    if (problem) throw refuse("TOKEN_INVALID", `DPoP proof rejected: ${problem}`);
   }
 
   /**

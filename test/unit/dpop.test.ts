@@ -1,14 +1,8 @@
 import { CompactSign, type JWK, SignJWT, base64url, calculateJwkThumbprint, exportJWK, generateKeyPair } from "jose";
 import { describe, expect, it } from "vitest";
 import { TOKEN_MAX_BYTES } from "../../src/limits.js";
-import {
-  DPOP_TYP,
-  type DpopProofClaims,
-  accessTokenHash,
-  checkDpopProof,
-  createDpopProof,
-  dpopProblem,
-} from "../../src/tokens/dpop.js";
+import { dpopProblem } from "../../src/policy/dpop-binding.js";
+import { DPOP_TYP, type DpopProofClaims, accessTokenHash, checkDpopProof, createDpopProof } from "../../src/tokens/dpop.js";
 
 const NOW = 1_800_000_000;
 const SKEW = 5;
