@@ -5,7 +5,7 @@ import { signCapability } from "../tokens/capability.js";
 import { digestJson } from "../tokens/digest.js";
 import type { Keyring } from "../tokens/keys.js";
 import type { LedgerAnswer } from "./protocol.js";
-import type { StoredCapability, StoredSequence } from "./store.js";
+import type { StoredSequence } from "./store.js";
 
 /** Signs the capability `decide()` planned, naming the receipt that minted it and the evidence that opened its stage. */
 export async function mintCapability(
@@ -43,7 +43,7 @@ export function render(
   outcome: Outcome,
   request: LedgerRequest,
   receipt: string,
-  capability: StoredCapability | null,
+  capability: { token: string; exp: number } | null,
   stored: StoredSequence,
   compiled: CompiledWorkflow,
 ): LedgerAnswer {
@@ -72,7 +72,7 @@ export function render(
   return reply(status, body);
 }
 
-export function capabilityBody(stored: StoredSequence, capability: StoredCapability, state: LedgerState): Record<string, unknown> {
+export function capabilityBody(stored: StoredSequence, capability: { token: string; exp: number }, state: LedgerState): Record<string, unknown> {
   return {
     decision: "ALLOW",
     code: null,

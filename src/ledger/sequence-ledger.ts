@@ -37,7 +37,7 @@ import {
   type StartInput,
   StartInputSchema,
 } from "./protocol.js";
-import { LedgerStore, type StoredCapability, type StoredSequence } from "./store.js";
+import { LedgerStore, type StoredSequence } from "./store.js";
 
 type Idempotency = { key: string; requestDigest: string } | undefined;
 
@@ -295,24 +295,18 @@ export class SequenceLedger extends DurableObject<Env> {
     const receipt = await signReceipt(keyring, claims);
     const hash = await receiptHash(receipt);
 
-    let capability: StoredCapability | null = null;
-    if (outcome.mint) {
-      const token = await mintCapability(keyring, config.issuer, compiled, state.record, outcome.mint, hash);
-      const reissue = request.kind === "reissue";
-      capability = {
-        jti: outcome.mint.jti,
-        exp: outcome.mint.exp,
-        reissues: reissue ? (state.capability?.reissues ?? 0) + 1 : 0,
-        token,
-      };
-    }
+    // The store counts re-issues as it applies the `capability` effect; the answer needs only the token.
+    const capability = outcome.mint && {
+      token: await mintCapability(keyring, config.issuer, compiled, state.record, outcome.mint, hash),
+      exp: outcome.mint.exp,
+    };
 
     const answer = render(outcome, request, receipt, capability, stored, compiled);
     const activity = isActivity(request.kind, outcome.decision);
     this.#store.commit({
       effects: outcome.effects,
       receipt: { n: claims.n, hash, jws: receipt, activity },
-      capability,
+      capabilityToken: capability?.token ?? null,
       idempotency: run.idempotency
         ? {
             key: idempotencyKey(run.caller, run.idempotency.key),

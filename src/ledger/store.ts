@@ -8,6 +8,7 @@ import type {
   NonceKind,
   SequenceRecord,
 } from "../policy/types.js";
+import { nextCapability } from "../policy/fold.js";
 import { migrate } from "../storage/migrate.js";
 import { MIGRATIONS } from "./migrations.js";
 
@@ -30,7 +31,8 @@ export interface Head {
 export interface CommitInput {
   effects: readonly Effect[];
   receipt: { n: number; hash: string; jws: string; activity: boolean };
-  capability: StoredCapability | null;
+  /** The signed token of the capability the effects mint (their `capability` effect), for re-delivery. */
+  capabilityToken: string | null;
   idempotency: { key: string; requestDigest: string; status: number; body: string } | null;
   /** Only for the first decision of a sequence. */
   create?: { record: SequenceRecord; workflowDefinition: string };
@@ -242,18 +244,23 @@ export class LedgerStore {
             sql.exec("UPDATE sequence SET rejection = ? WHERE id = 1", JSON.stringify(effect.rejection));
             break;
           case "advance":
+            // A new stage starts clean: its rows are keyed by stage; the rejection and the capability are not.
             current = effect.stage;
-            sql.exec("UPDATE sequence SET stage = ? WHERE id = 1", current);
+            sql.exec("UPDATE sequence SET stage = ?, rejection = NULL, capability = NULL WHERE id = 1", current);
             break;
-          case "capability":
-            // Written below from input.capability, which carries the signed token.
+          case "capability": {
+            if (input.capabilityToken === null) throw new LedgerInvariantError("a capability effect without its signed token");
+            const row = sql.exec<{ capability: string | null }>("SELECT capability FROM sequence WHERE id = 1").one();
+            const previous = row.capability === null ? null : (JSON.parse(row.capability) as StoredCapability);
+            const stored: StoredCapability = { ...nextCapability(previous, effect), token: input.capabilityToken };
+            sql.exec("UPDATE sequence SET capability = ? WHERE id = 1", JSON.stringify(stored));
             break;
+          }
           case "seal":
             sql.exec("UPDATE sequence SET status = 'sealed', seal_reason = ? WHERE id = 1", effect.reason);
             break;
         }
       }
-      if (input.capability) sql.exec("UPDATE sequence SET capability = ? WHERE id = 1", JSON.stringify(input.capability));
       const head = this.head();
       if ((head ? head.n + 1 : 0) !== input.receipt.n) throw new LedgerInvariantError("receipt chain moved under a decision");
       sql.exec(
