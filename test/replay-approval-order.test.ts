@@ -7,7 +7,7 @@ import { withApprovalDigest } from "../src/policy/approval-subject.js";
 import { compileWorkflow } from "../src/policy/compile.js";
 import { decide } from "../src/policy/decide.js";
 import { applyEffects, nonceKey } from "../src/policy/fold.js";
-import type { LedgerState } from "../src/policy/types.js";
+import type { Effect, LedgerRequest, LedgerState } from "../src/policy/types.js";
 import { digestJson } from "../src/tokens/digest.js";
 import { KEY, api, approve, jwksLookup, receipts } from "./helpers.js";
 
@@ -21,7 +21,9 @@ async function replayedMint(chain: Awaited<ReturnType<typeof verifyReceiptChain>
   let state: LedgerState | null = null;
   let mint = null;
   for (const receipt of chain.receipts) {
-    const request = receipt.inputs;
+    // As the replay does: the recorded inputs and effects are policy's request and effects.
+    const request = receipt.inputs as LedgerRequest;
+    const effects = receipt.effects as Effect[];
     if (request.kind === "start") {
       state = {
         record: {
@@ -51,7 +53,7 @@ async function replayedMint(chain: Awaited<ReturnType<typeof verifyReceiptChain>
     if (!state) throw new Error("the chain does not begin with its start");
     const before: LedgerState = await withApprovalDigest(workflow, state);
     mint = decide(workflow, before, request, receipt.at).mint;
-    state = { ...applyEffects(before, receipt.effects, spent), nonceUsed: before.nonceUsed };
+    state = { ...applyEffects(before, effects, spent), nonceUsed: before.nonceUsed };
   }
   return mint;
 }
