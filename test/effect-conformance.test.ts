@@ -2,7 +2,7 @@ import { env, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { LedgerInvariantError, LedgerStore } from "../src/ledger/store.js";
-import { applyEffects, nonceKey } from "../src/policy/fold.js";
+import { applyEffects, initialState, nonceKey } from "../src/policy/fold.js";
 import type { Effect, LedgerState, NonceKind, SequenceRecord } from "../src/policy/types.js";
 
 /**
@@ -61,24 +61,6 @@ const history = fc.array(fc.array(effect, { maxLength: 8 }), { minLength: 1, max
 
 let objects = 0;
 
-function initialState(record: SequenceRecord, spent: Set<string>): LedgerState {
-  return {
-    record,
-    status: "active",
-    sealReason: null,
-    stage: 0,
-    uses: [],
-    totals: [],
-    evidence: [],
-    outcomes: [],
-    approvals: [],
-    rejection: null,
-    approvalDigest: null,
-    capability: null,
-    nonceUsed: (kind, jti) => spent.has(nonceKey(kind, jti)),
-  };
-}
-
 /**
  * What both interpreters must agree on. Legitimately different: `nonceUsed` (an
  * index query against a Set lookup; compared nonce by nonce instead), and holes in
@@ -109,7 +91,7 @@ describe("one effect interpreter: the SQL store and the in-memory fold agree", (
             createdAt: 1,
           };
           const spent = new Set<string>();
-          let folded = initialState(record, spent);
+          let folded = initialState(record, (kind, jti) => spent.has(nonceKey(kind, jti)));
           let n = 0;
           for (const [index, generated] of decisions.entries()) {
             let stage = folded.stage;

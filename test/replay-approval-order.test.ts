@@ -6,7 +6,7 @@ import { verifyReceiptChain } from "../src/audit/verify-chain.js";
 import { withApprovalDigest } from "../src/policy/approval-subject.js";
 import { compileWorkflow } from "../src/policy/compile.js";
 import { decide } from "../src/policy/decide.js";
-import { applyEffects, nonceKey } from "../src/policy/fold.js";
+import { applyEffects, initialState, nonceKey } from "../src/policy/fold.js";
 import type { Effect, LedgerRequest, LedgerState } from "../src/policy/types.js";
 import { digestJson } from "../src/tokens/digest.js";
 import { KEY, api, approve, jwksLookup, receipts } from "./helpers.js";
@@ -25,30 +25,17 @@ async function replayedMint(chain: Awaited<ReturnType<typeof verifyReceiptChain>
     const request = receipt.inputs as LedgerRequest;
     const effects = receipt.effects as Effect[];
     if (request.kind === "start") {
-      state = {
-        record: {
-          seq: receipt.seq,
-          workflowId: workflow.id,
-          workflow: workflow.hash,
-          params: request.params,
-          subject: request.subject,
-          actor: request.actor,
-          orchestrator: request.orchestrator,
-          createdAt: receipt.at,
-        },
-        status: "active",
-        sealReason: null,
-        stage: 0,
-        uses: [],
-        totals: [],
-        evidence: [],
-        outcomes: [],
-        approvals: [],
-        rejection: null,
-        approvalDigest: null,
-        capability: null,
-        nonceUsed: (kind, jti) => spent.has(nonceKey(kind, jti)),
+      const record = {
+        seq: receipt.seq,
+        workflowId: workflow.id,
+        workflow: workflow.hash,
+        params: request.params,
+        subject: request.subject,
+        actor: request.actor,
+        orchestrator: request.orchestrator,
+        createdAt: receipt.at,
       };
+      state = initialState(record, (kind, jti) => spent.has(nonceKey(kind, jti)));
     }
     if (!state) throw new Error("the chain does not begin with its start");
     const before: LedgerState = await withApprovalDigest(workflow, state);

@@ -13,7 +13,7 @@ import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
 import { registerSignals } from "./routes/signals.js";
 import { registerRedeem } from "./routes/redeem.js";
-import { registerSequences } from "./routes/sequences.js";
+import { registerSequences } from "./routes/sequences/index.js";
 import { registerWorkflows } from "./routes/workflows.js";
 
 /** Builds the Baton HTTP API: every route declared once with its zod schemas. */

@@ -1,7 +1,7 @@
 import { withApprovalDigest } from "../policy/approval-subject.js";
 import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
-import { applyEffects, nonceKey } from "../policy/fold.js";
+import { applyEffects, initialState, nonceKey } from "../policy/fold.js";
 import type { Effect, LedgerRequest, LedgerState, Outcome, SequenceRecord } from "../policy/types.js";
 import { canonicalJson } from "../tokens/digest.js";
 import type { ReceiptClaims } from "../tokens/receipt.js";
@@ -64,7 +64,7 @@ export class Replayer {
     let { request, effects: recordedEffects } = recorded(receipt);
     let state: LedgerState;
     if (request.kind === "start") {
-      state = initialState(receipt, request, workflow, this.#spent);
+      state = startState(receipt, request, workflow, this.#spent);
     } else if (!this.#state) {
       throw new Error(`receipt ${receipt.n}: the chain does not begin with its start`);
     } else {
@@ -88,7 +88,7 @@ function recorded(receipt: ReceiptClaims): { request: LedgerRequest; effects: Ef
   return { request: receipt.inputs as LedgerRequest, effects: receipt.effects as Effect[] };
 }
 
-function initialState(
+function startState(
   receipt: ReceiptClaims,
   request: Extract<LedgerRequest, { kind: "start" }>,
   workflow: CompiledWorkflow,
@@ -106,21 +106,7 @@ function initialState(
     ...(request.actorJkt ? { actorJkt: request.actorJkt } : {}),
     ...(request.delegation ? { delegation: request.delegation } : {}),
   };
-  return {
-    record,
-    status: "active",
-    sealReason: null,
-    stage: 0,
-    uses: [],
-    totals: [],
-    evidence: [],
-    outcomes: [],
-    approvals: [],
-    rejection: null,
-    approvalDigest: null,
-    capability: null,
-    nonceUsed: (kind, jti) => spent.has(nonceKey(kind, jti)),
-  };
+  return initialState(record, (kind, jti) => spent.has(nonceKey(kind, jti)));
 }
 
 /** A recorded request, re-bound to another workflow version for a what-if. */

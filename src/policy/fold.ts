@@ -1,4 +1,23 @@
-import type { AcceptedApproval, CurrentCapability, Effect, LedgerState } from "./types.js";
+import type { AcceptedApproval, CurrentCapability, Effect, LedgerState, SequenceRecord } from "./types.js";
+
+/** The ledger before its first decision: where the fold starts, live and in a replay. */
+export function initialState(record: SequenceRecord, nonceUsed: LedgerState["nonceUsed"]): LedgerState {
+  return {
+    record,
+    status: "active",
+    sealReason: null,
+    stage: 0,
+    uses: [],
+    totals: [],
+    evidence: [],
+    outcomes: [],
+    approvals: [],
+    rejection: null,
+    approvalDigest: null,
+    capability: null,
+    nonceUsed,
+  };
+}
 
 /**
  * Applies a decision's effects to a ledger snapshot. The Durable Object persists
