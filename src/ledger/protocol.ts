@@ -1,11 +1,13 @@
 import { z } from "zod";
 import { BatonError } from "../errors.js";
+import { IDEMPOTENCY_KEY_MAX_CHARS, STAGE_MAX_GRANTS } from "../limits.js";
 import { OFFLINE_REFUSAL_CODES } from "../policy/offline-refusals.js";
 import type { Act } from "../policy/types.js";
 import { ApprovalClaimsSchema } from "../tokens/approval.js";
 import { AttestationClaimsSchema } from "../tokens/attestation.js";
 import { CapabilityClaimsSchema } from "../tokens/capability.js";
 import { type LedgerAnswer, refused } from "./answers.js";
+import { DelegatedGrantSchema } from "./delegated-grant.js";
 
 /**
  * The SequenceLedger's RPC arguments. The Worker is the only caller, but the
@@ -14,7 +16,8 @@ import { type LedgerAnswer, refused } from "./answers.js";
 export const CallerSchema = z.object({ id: z.string().min(1), role: z.string().min(1) });
 export type Caller = z.infer<typeof CallerSchema>;
 
-const Idempotency = z.object({ key: z.string().min(1).max(300), requestDigest: z.string().min(1) }).optional();
+// The API refuses a longer key at its boundary (IdempotencyHeader); the ledger holds the same bound.
+const Idempotency = z.object({ key: z.string().min(1).max(IDEMPOTENCY_KEY_MAX_CHARS), requestDigest: z.string().min(1) }).optional();
 
 /** RFC 8693 `act`: the actor, and the actor it acts for, nested (members beyond these are kept). */
 const ActSchema: z.ZodType<Act> = z.lazy(() => z.looseObject({ sub: z.string().min(1), act: ActSchema.optional() }));
@@ -61,20 +64,13 @@ export const RedeemInputSchema = z.object({
   refused: z.object({ code: z.enum(OFFLINE_REFUSAL_CODES), message: z.string().max(500) }).optional(),
 });
 
-export const DelegatedGrantSchema = z.strictObject({
-  audience: z.string().min(1).max(64),
-  actions: z.array(z.string().min(1).max(128)).min(1).max(64),
-  uses: z.int().min(1).max(10_000),
-  where: z.string().min(1).max(2048).optional(),
-});
-
 export const DelegateInputSchema = z.object({
   caller: CallerSchema,
   token: CapabilityClaimsSchema,
   tokenDigest: z.string().min(1),
   dpop: Dpop,
   actor: z.string().min(1).max(256),
-  grants: z.array(DelegatedGrantSchema).min(1).max(16),
+  grants: z.array(DelegatedGrantSchema).min(1).max(STAGE_MAX_GRANTS),
 });
 
 export const EvidenceInputSchema = z.object({
