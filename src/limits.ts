@@ -45,6 +45,10 @@ export const STAGE_MAX_GRANTS = 16;
 export const GATE_MAX_ATTESTATIONS = 16;
 export const CEL_EXPRESSION_MAX_CHARS = 2048;
 export const GRANT_MAX_USES = 10_000;
+/** A grant's tool (its audience) and each of its actions, and how many actions one grant names. */
+export const GRANT_AUDIENCE_MAX_CHARS = 64;
+export const GRANT_ACTION_MAX_CHARS = 128;
+export const GRANT_MAX_ACTIONS = 64;
 
 /** Receipts per page when the export streams a chain. */
 export const RECEIPTS_PAGE_SIZE = 500;

@@ -70,7 +70,7 @@ describe("sequences are separate", () => {
       token: claims,
       tokenDigest: "x",
     });
-    expect(JSON.parse(answer.body).error.code).toBe("TOKEN_INVALID");
+    expect(answer).toMatchObject({ kind: "refused", error: { code: "TOKEN_INVALID" } });
     // A's token still works on A: B's refusal consumed nothing of A.
     expect((await redeem(KEY.deployer, a.capability, "deploy.canary", canaryArgs)).status).toBe(200);
   });

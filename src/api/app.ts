@@ -13,7 +13,7 @@ import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
 import { registerSignals } from "./routes/signals.js";
 import { registerRedeem } from "./routes/redeem.js";
-import { registerSequences } from "./routes/sequences.js";
+import { registerSequences } from "./routes/sequences/index.js";
 import { registerWorkflows } from "./routes/workflows.js";
 
 /** Builds the Baton HTTP API: every route declared once with its zod schemas. */
@@ -27,6 +27,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
     },
   });
 
+  // Not hono/request-id: it adopts a client's X-Request-Id (an id the client picks would name
+  // its request in our log), and it sets the header before the handler, so a Response built
+  // directly (respond.ts, onError, the receipts stream) goes out without it.
   app.use(async function requestId(c, next) {
     c.set("requestId", crypto.randomUUID());
     await next();
@@ -89,7 +92,9 @@ export function createApp(): OpenAPIHono<AppEnv> {
     // JSON, or not sent as JSON): each of those has its code too.
     const refused = fromHttpException(error);
     if (refused) return json(refused.toBody(), refused.status, headers);
-    // Anything else is ours: logged with the request id, answered with nothing but the id.
+    // Anything else is ours: logged with the request id and answered with it. An unknown error
+    // shows nothing else; Baton's own INTERNAL errors (a misconfigured deployment) keep their
+    // message, and their details as diagnostics (configFailure sets them only in development).
     console.error(`internal error (request ${c.get("requestId")})`, error);
     const message = error instanceof BatonError ? error.message : "internal error";
     const details = error instanceof BatonError && error.details !== undefined ? error.details : undefined;

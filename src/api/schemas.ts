@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { boundedJsonObject } from "../json-shape.js";
-import { IDEMPOTENCY_KEY_MAX_CHARS, TOKEN_MAX_BYTES } from "../limits.js";
+import { DelegatedGrantSchema } from "../ledger/delegated-grant.js";
+import { IDEMPOTENCY_KEY_MAX_CHARS, STAGE_MAX_GRANTS, TOKEN_MAX_BYTES } from "../limits.js";
 import { OFFLINE_REFUSAL_CODES } from "../policy/offline-refusals.js";
 
 /** The wire schemas of the HTTP API, declared once: they validate and they document. */
@@ -109,18 +110,9 @@ export const DelegateBody = z
     token: CompactJws.openapi({ description: "the delegating agent's current capability (it must grant `delegate`)" }),
     actor: PartyName.openapi({ description: "the sub-agent", example: "agent-7.researcher" }),
     grants: z
-      .array(
-        z
-          .object({
-            audience: z.string().min(1).max(64),
-            actions: z.array(z.string().min(1).max(128)).min(1).max(64),
-            uses: z.int().min(1).max(10_000).default(1),
-            where: z.string().min(1).max(2048).optional().openapi({ description: "CEL, added to the parent grant's own condition" }),
-          })
-          .strict(),
-      )
+      .array(DelegatedGrantSchema)
       .min(1)
-      .max(16)
+      .max(STAGE_MAX_GRANTS)
       .openapi({ description: "a subset of the current stage's grants; the uses are reserved from the parent" }),
     ttl_seconds: z.int().min(1).max(3600).optional().openapi({ description: "never beyond the delegating capability's exp" }),
     actor_jwk: boundedJsonObject().optional().openapi({ description: "the sub-agent's public key, required when the parent is sender-constrained" }),

@@ -1,8 +1,8 @@
 import { withApprovalDigest } from "../policy/approval-subject.js";
 import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
-import { applyEffects, nonceKey } from "../policy/fold.js";
-import type { LedgerRequest, LedgerState, Outcome, SequenceRecord } from "../policy/types.js";
+import { applyEffects, initialState, nonceKey } from "../policy/fold.js";
+import type { Effect, LedgerRequest, LedgerState, Outcome, SequenceRecord } from "../policy/types.js";
 import { canonicalJson } from "../tokens/digest.js";
 import type { ReceiptClaims } from "../tokens/receipt.js";
 
@@ -61,10 +61,10 @@ export class Replayer {
     if (mode === "audit" && receipt.workflow !== workflow.hash) {
       throw new Error(`receipt ${receipt.n} is of workflow version ${receipt.workflow}, not ${workflow.hash}`);
     }
-    let request = receipt.inputs;
+    let { request, effects: recordedEffects } = recorded(receipt);
     let state: LedgerState;
     if (request.kind === "start") {
-      state = initialState(receipt, request, workflow, this.#spent);
+      state = startState(receipt, request, workflow, this.#spent);
     } else if (!this.#state) {
       throw new Error(`receipt ${receipt.n}: the chain does not begin with its start`);
     } else {
@@ -73,13 +73,22 @@ export class Replayer {
     }
     const outcome = decide(workflow, state, request, receipt.at);
     // An audit folds what was recorded (so one divergence does not cascade); a what-if folds its own history.
-    const effects = mode === "audit" ? receipt.effects : outcome.effects;
+    const effects = mode === "audit" ? recordedEffects : outcome.effects;
     this.#state = { ...applyEffects(state, effects, this.#spent), nonceUsed: state.nonceUsed };
     return compare(receipt, outcome);
   }
 }
 
-function initialState(
+/**
+ * A receipt's inputs and effects as policy's types. The receipt schema checked the
+ * envelope and their tags; the rest is what the ledger handed `decide()` and signed,
+ * and the replay gives it back to `decide()` as recorded.
+ */
+function recorded(receipt: ReceiptClaims): { request: LedgerRequest; effects: Effect[] } {
+  return { request: receipt.inputs as LedgerRequest, effects: receipt.effects as Effect[] };
+}
+
+function startState(
   receipt: ReceiptClaims,
   request: Extract<LedgerRequest, { kind: "start" }>,
   workflow: CompiledWorkflow,
@@ -97,21 +106,7 @@ function initialState(
     ...(request.actorJkt ? { actorJkt: request.actorJkt } : {}),
     ...(request.delegation ? { delegation: request.delegation } : {}),
   };
-  return {
-    record,
-    status: "active",
-    sealReason: null,
-    stage: 0,
-    uses: [],
-    totals: [],
-    evidence: [],
-    outcomes: [],
-    approvals: [],
-    rejection: null,
-    approvalDigest: null,
-    capability: null,
-    nonceUsed: (kind, jti) => spent.has(nonceKey(kind, jti)),
-  };
+  return initialState(record, (kind, jti) => spent.has(nonceKey(kind, jti)));
 }
 
 /** A recorded request, re-bound to another workflow version for a what-if. */

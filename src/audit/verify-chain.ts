@@ -1,6 +1,6 @@
 import { verifyJws } from "../tokens/jws.js";
 import { SIGNING_ALGORITHM, TYP } from "../tokens/kinds.js";
-import { type HeadClaims, type ReceiptClaims, receiptHash } from "../tokens/receipt.js";
+import { HeadClaimsSchema, type ReceiptClaims, ReceiptClaimsSchema, receiptHash } from "../tokens/receipt.js";
 
 export type KeyLookup = (kid: string) => { key: CryptoKey; alg: string } | undefined;
 
@@ -53,13 +53,15 @@ export class ChainChecker {
   accept({ verified, hash }: PreparedReceipt): { ok: true; receipt: ReceiptClaims } | { ok: false; n: number; reason: string } {
     const index = this.#count;
     if (!verified.ok) return { ok: false, n: index, reason: `receipt ${index}: ${verified.message}` };
-    const receipt = verified.payload as unknown as ReceiptClaims;
+    const parsed = ReceiptClaimsSchema.safeParse(verified.payload);
+    if (!parsed.success) return { ok: false, n: index, reason: `receipt ${index}: its claims are not a receipt's (${parsed.error.issues[0]?.path.join(".")})` };
+    const receipt = parsed.data;
     if (receipt.n !== index) return { ok: false, n: index, reason: `receipt ${index}: n is ${receipt.n} (a receipt is missing, inserted or out of order)` };
     if (receipt.prev !== this.#previousHash) return { ok: false, n: index, reason: `receipt ${index}: prev does not match the receipt before it` };
     this.#seq ??= receipt.seq;
     if (receipt.seq !== this.#seq) return { ok: false, n: index, reason: `receipt ${index}: belongs to another sequence` };
     if (this.#sealed) return { ok: false, n: index, reason: `receipt ${index}: follows the seal` };
-    this.#sealed = Array.isArray(receipt.effects) && receipt.effects.some((effect) => effect.type === "seal");
+    this.#sealed = receipt.effects.some((effect) => effect.type === "seal");
     this.#previousHash = hash;
     this.#count++;
     this.#last = receipt;
@@ -86,7 +88,9 @@ export class ChainChecker {
   async checkHead(signedHead: string): Promise<string | null> {
     const verified = await verifyJws(signedHead.trim(), { typ: TYP.head, algorithms: [SIGNING_ALGORITHM], resolveKey: this.keys });
     if (!verified.ok) return `signed head: ${verified.message}`;
-    const head = verified.payload as unknown as HeadClaims;
+    const parsed = HeadClaimsSchema.safeParse(verified.payload);
+    if (!parsed.success) return "signed head: its claims are not a head's";
+    const head = parsed.data;
     if (head.seq !== this.#seq) return "signed head is of another sequence";
     const mine = this.head;
     if (!mine || head.n > mine.n) return `the chain ends at n=${mine?.n ?? -1} but the signed head is n=${head.n}: its tail is missing`;

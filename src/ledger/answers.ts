@@ -1,59 +1,77 @@
-import { BatonError } from "../errors.js";
+import type { BatonError, ReasonCode } from "../errors.js";
 import type { CompiledWorkflow } from "../policy/compile.js";
-import type { LedgerRequest, LedgerState, MintPlan, Outcome, SequenceRecord } from "../policy/types.js";
-import { signCapability } from "../tokens/capability.js";
-import { digestJson } from "../tokens/digest.js";
-import type { Keyring } from "../tokens/keys.js";
-import type { LedgerAnswer } from "./protocol.js";
-import type { StoredCapability, StoredSequence } from "./store.js";
+import type { Decision, LedgerRequest, LedgerState, Outcome } from "../policy/types.js";
+import type { describeSequence } from "./describe.js";
+import type { StoredSequence } from "./store.js";
 
-/** Signs the capability `decide()` planned, naming the receipt that minted it and the evidence that opened its stage. */
-export async function mintCapability(
-  keyring: Keyring,
-  issuer: string,
-  workflow: CompiledWorkflow,
-  record: SequenceRecord,
-  mint: MintPlan,
-  receipt: string,
-): Promise<string> {
-  const items = mint.evidence.map(({ iss, type, jti }) => ({ iss, type, jti }));
-  // The digest covers each item's token hash too, so a tool can check the evidence it is shown.
-  return signCapability(keyring, {
-    iss: issuer,
-    sub: record.subject,
-    act: record.delegation?.act ?? { sub: record.actor },
-    aud: mint.aud,
-    iat: mint.iat,
-    nbf: mint.nbf,
-    exp: mint.exp,
-    jti: mint.jti,
-    seq: record.seq,
-    stage: mint.stageId,
-    workflow: workflow.hash,
-    receipt,
-    authorization_details: mint.authorization_details,
-    ...(mint.other_stages ? { other_stages: mint.other_stages } : {}),
-    evidence: items.length === 0 ? null : { digest: await digestJson(mint.evidence), items },
-    ...(mint.cnf ? { cnf: mint.cnf } : {}),
-    params: record.params,
-  });
+/** A refusal as plain data: what `BatonError` carries. The API gives it its HTTP status. */
+export interface Refusal {
+  code: ReasonCode;
+  message: string;
+  details?: unknown;
+  /** The receipt of the refusal, when it was a receipted decision. */
+  receipt: string | null;
 }
 
-export function render(
+/** A decision's answer, exactly the JSON the API sends (its members in this order). */
+export interface DecisionBody {
+  decision: Decision;
+  code: ReasonCode | null;
+  message: string;
+  sequence: string;
+  sealed: boolean;
+  receipt: string | null;
+  details?: unknown;
+  stage?: string | undefined;
+  capability?: string;
+  expires_at?: number;
+}
+
+export type SequenceView = ReturnType<typeof describeSequence> & { signed_head: string | null };
+
+/**
+ * What the SequenceLedger answers: plain data tagged by result, rendered as HTTP
+ * by the API (src/api/respond.ts). It crosses RPC by structured clone, and is
+ * what an idempotency record keeps, so a retry is rendered from the same value.
+ */
+export type LedgerAnswer =
+  | { kind: "refused"; error: Refusal }
+  /** `started`: the decision created the sequence. */
+  | { kind: "decided"; started: boolean; body: DecisionBody }
+  | { kind: "sequence"; body: SequenceView }
+  | { kind: "receipts"; receipts: string[]; last: number | null };
+
+/** A delegation's answer: the child's start, and the parent's receipt that allowed it. */
+export type DelegationAnswer = LedgerAnswer | { kind: "delegated"; child: LedgerAnswer; parent: { sequence: string; receipt: string } };
+
+export function refused(e: BatonError): LedgerAnswer {
+  return { kind: "refused", error: refusal(e.code, e.message, e.details, e.receipt) };
+}
+
+export function unknownSequence(): LedgerAnswer {
+  return { kind: "refused", error: refusal("UNKNOWN_SEQUENCE", "no such sequence") };
+}
+
+function refusal(code: ReasonCode, message: string, details?: unknown, receipt: string | null = null): Refusal {
+  return { code, message, ...(details === undefined ? {} : { details }), receipt };
+}
+
+/** The answer to a receipted decision: a refusal with its receipt, or the decision and what it minted. */
+export function decisionAnswer(
   outcome: Outcome,
   request: LedgerRequest,
   receipt: string,
-  capability: StoredCapability | null,
+  capability: { token: string; exp: number } | null,
   stored: StoredSequence,
   compiled: CompiledWorkflow,
 ): LedgerAnswer {
   if (outcome.decision === "DENY" && outcome.code) {
-    return error(new BatonError(outcome.code, outcome.message, { details: outcome.details, receipt }));
+    return { kind: "refused", error: refusal(outcome.code, outcome.message, outcome.details, receipt) };
   }
   const sealed = outcome.effects.some((e) => e.type === "seal");
   const advancedTo = outcome.effects.find((e) => e.type === "advance");
   const stageIndex = advancedTo?.type === "advance" ? advancedTo.stage : null;
-  const body: Record<string, unknown> = {
+  const body: DecisionBody = {
     decision: outcome.decision,
     code: outcome.code,
     message: outcome.message,
@@ -68,31 +86,23 @@ export function render(
     body.expires_at = capability.exp;
     body.stage ??= outcome.mint?.stageId;
   }
-  const status = outcome.decision === "ESCALATE" ? 202 : request.kind === "start" ? 201 : 200;
-  return reply(status, body);
+  return { kind: "decided", started: request.kind === "start", body };
 }
 
-export function capabilityBody(stored: StoredSequence, capability: StoredCapability, state: LedgerState): Record<string, unknown> {
+/** The live capability handed out again: a read, not a decision, so no receipt. */
+export function currentCapability(stored: StoredSequence, capability: { token: string; exp: number }, state: LedgerState): LedgerAnswer {
   return {
-    decision: "ALLOW",
-    code: null,
-    message: "current capability",
-    sequence: stored.record.seq,
-    sealed: state.status === "sealed",
-    capability: capability.token,
-    expires_at: capability.exp,
-    receipt: null,
+    kind: "decided",
+    started: false,
+    body: {
+      decision: "ALLOW",
+      code: null,
+      message: "current capability",
+      sequence: stored.record.seq,
+      sealed: state.status === "sealed",
+      capability: capability.token,
+      expires_at: capability.exp,
+      receipt: null,
+    },
   };
-}
-
-export function reply(status: number, body: unknown): LedgerAnswer {
-  return { status, body: JSON.stringify(body) };
-}
-
-export function error(e: BatonError): LedgerAnswer {
-  return reply(e.status, e.toBody());
-}
-
-export function unknownSequence(): LedgerAnswer {
-  return error(new BatonError("UNKNOWN_SEQUENCE", "no such sequence"));
 }

@@ -1,8 +1,13 @@
 import { z } from "zod";
+import { BatonError } from "../errors.js";
+import { IDEMPOTENCY_KEY_MAX_CHARS, STAGE_MAX_GRANTS } from "../limits.js";
 import { OFFLINE_REFUSAL_CODES } from "../policy/offline-refusals.js";
+import type { Act } from "../policy/types.js";
 import { ApprovalClaimsSchema } from "../tokens/approval.js";
 import { AttestationClaimsSchema } from "../tokens/attestation.js";
 import { CapabilityClaimsSchema } from "../tokens/capability.js";
+import { type LedgerAnswer, refused } from "./answers.js";
+import { DelegatedGrantSchema } from "./delegated-grant.js";
 
 /**
  * The SequenceLedger's RPC arguments. The Worker is the only caller, but the
@@ -11,7 +16,11 @@ import { CapabilityClaimsSchema } from "../tokens/capability.js";
 export const CallerSchema = z.object({ id: z.string().min(1), role: z.string().min(1) });
 export type Caller = z.infer<typeof CallerSchema>;
 
-const Idempotency = z.object({ key: z.string().min(1).max(300), requestDigest: z.string().min(1) }).optional();
+// The API refuses a longer key at its boundary (IdempotencyHeader); the ledger holds the same bound.
+const Idempotency = z.object({ key: z.string().min(1).max(IDEMPOTENCY_KEY_MAX_CHARS), requestDigest: z.string().min(1) }).optional();
+
+/** RFC 8693 `act`: the actor, and the actor it acts for, nested (members beyond these are kept). */
+const ActSchema: z.ZodType<Act> = z.lazy(() => z.looseObject({ sub: z.string().min(1), act: ActSchema.optional() }));
 
 export const StartInputSchema = z.object({
   caller: CallerSchema,
@@ -22,7 +31,7 @@ export const StartInputSchema = z.object({
   actorJkt: z.string().min(1).optional(),
   /** Only when a parent sequence delegated to this one's actor. */
   delegation: z
-    .object({ parent: z.string().min(1), parentReceipt: z.string().min(1), act: z.record(z.string(), z.unknown()), until: z.int().nonnegative().optional() })
+    .object({ parent: z.string().min(1), parentReceipt: z.string().min(1), act: ActSchema, until: z.int().nonnegative().optional() })
     .optional(),
   /** The orchestrator the sequence answers to, when it is not the caller (a delegated child answers to its parent's). */
   orchestrator: z.string().min(1).optional(),
@@ -55,20 +64,13 @@ export const RedeemInputSchema = z.object({
   refused: z.object({ code: z.enum(OFFLINE_REFUSAL_CODES), message: z.string().max(500) }).optional(),
 });
 
-export const DelegatedGrantSchema = z.strictObject({
-  audience: z.string().min(1).max(64),
-  actions: z.array(z.string().min(1).max(128)).min(1).max(64),
-  uses: z.int().min(1).max(10_000),
-  where: z.string().min(1).max(2048).optional(),
-});
-
 export const DelegateInputSchema = z.object({
   caller: CallerSchema,
   token: CapabilityClaimsSchema,
   tokenDigest: z.string().min(1),
   dpop: Dpop,
   actor: z.string().min(1).max(256),
-  grants: z.array(DelegatedGrantSchema).min(1).max(16),
+  grants: z.array(DelegatedGrantSchema).min(1).max(STAGE_MAX_GRANTS),
 });
 
 export const EvidenceInputSchema = z.object({
@@ -123,11 +125,23 @@ export type RevokeInput = z.input<typeof RevokeInputSchema>;
 export type DescribeInput = z.input<typeof DescribeInputSchema>;
 export type ReceiptsInput = z.input<typeof ReceiptsInputSchema>;
 
-/**
- * What the ledger answers: the HTTP status and the JSON body (serialized once,
- * here, so it crosses RPC as a string and the route returns it as is).
- */
-export interface LedgerAnswer {
-  status: number;
-  body: string;
+/** The SequenceLedger's public methods: the protocol, and nothing else. */
+export interface LedgerProtocol {
+  start(input: StartInput): Promise<LedgerAnswer>;
+  redeem(input: RedeemInput): Promise<LedgerAnswer>;
+  delegate(input: DelegateInput): Promise<LedgerAnswer>;
+  outcome(input: OutcomeInput): Promise<LedgerAnswer>;
+  approval(input: ApprovalInput): Promise<LedgerAnswer>;
+  evidence(input: EvidenceInput): Promise<LedgerAnswer>;
+  capability(input: CapabilityInput): Promise<LedgerAnswer>;
+  revoke(input: RevokeInput): Promise<LedgerAnswer>;
+  describe(input: DescribeInput): Promise<LedgerAnswer>;
+  receipts(input: ReceiptsInput): Promise<LedgerAnswer>;
+}
+
+/** Parses an RPC argument; a malformed one is answered INVALID_REQUEST with the zod issues, in the one envelope. */
+export function parseInput<T extends z.ZodType>(schema: T, raw: unknown): { ok: true; value: z.output<T> } | { ok: false; answer: LedgerAnswer } {
+  const result = schema.safeParse(raw);
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, answer: refused(new BatonError("INVALID_REQUEST", "ledger call is malformed", { details: result.error.issues })) };
 }

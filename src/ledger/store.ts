@@ -8,7 +8,9 @@ import type {
   NonceKind,
   SequenceRecord,
 } from "../policy/types.js";
+import { nextCapability } from "../policy/fold.js";
 import { migrate } from "../storage/migrate.js";
+import type { DecisionBody, LedgerAnswer, Refusal } from "./answers.js";
 import { MIGRATIONS } from "./migrations.js";
 
 /** The current capability as stored: its ledger view plus the token, for re-delivery. */
@@ -30,8 +32,9 @@ export interface Head {
 export interface CommitInput {
   effects: readonly Effect[];
   receipt: { n: number; hash: string; jws: string; activity: boolean };
-  capability: StoredCapability | null;
-  idempotency: { key: string; requestDigest: string; status: number; body: string } | null;
+  /** The signed token of the capability the effects mint (their `capability` effect), for re-delivery. */
+  capabilityToken: string | null;
+  idempotency: { key: string; requestDigest: string; answer: LedgerAnswer } | null;
   /** Only for the first decision of a sequence. */
   create?: { record: SequenceRecord; workflowDefinition: string };
   now: number;
@@ -133,14 +136,15 @@ export class LedgerStore {
     return this.#sql.exec<{ n: number; hash: string }>("SELECT n, hash FROM receipts ORDER BY n DESC LIMIT 1").toArray()[0] ?? null;
   }
 
-  idempotent(key: string): { requestDigest: string; status: number; body: string } | null {
+  /** The answer first given under an idempotency key, and the digest of the request it answered. */
+  idempotent(key: string): { requestDigest: string; answer: LedgerAnswer } | null {
     const row = this.#sql
       .exec<{ request_digest: string; status: number; body: string }>(
         "SELECT request_digest, status, body FROM idempotency WHERE key = ?",
         key,
       )
       .toArray()[0];
-    return row ? { requestDigest: row.request_digest, status: row.status, body: row.body } : null;
+    return row ? { requestDigest: row.request_digest, answer: storedAnswer(row.status, row.body) } : null;
   }
 
   /** How far (n) a delivery target has taken this chain; -1 for nothing yet. */
@@ -242,18 +246,23 @@ export class LedgerStore {
             sql.exec("UPDATE sequence SET rejection = ? WHERE id = 1", JSON.stringify(effect.rejection));
             break;
           case "advance":
+            // A new stage starts clean: its rows are keyed by stage; the rejection and the capability are not.
             current = effect.stage;
-            sql.exec("UPDATE sequence SET stage = ? WHERE id = 1", current);
+            sql.exec("UPDATE sequence SET stage = ?, rejection = NULL, capability = NULL WHERE id = 1", current);
             break;
-          case "capability":
-            // Written below from input.capability, which carries the signed token.
+          case "capability": {
+            if (input.capabilityToken === null) throw new LedgerInvariantError("a capability effect without its signed token");
+            const row = sql.exec<{ capability: string | null }>("SELECT capability FROM sequence WHERE id = 1").one();
+            const previous = row.capability === null ? null : (JSON.parse(row.capability) as StoredCapability);
+            const stored: StoredCapability = { ...nextCapability(previous, effect), token: input.capabilityToken };
+            sql.exec("UPDATE sequence SET capability = ? WHERE id = 1", JSON.stringify(stored));
             break;
+          }
           case "seal":
             sql.exec("UPDATE sequence SET status = 'sealed', seal_reason = ? WHERE id = 1", effect.reason);
             break;
         }
       }
-      if (input.capability) sql.exec("UPDATE sequence SET capability = ? WHERE id = 1", JSON.stringify(input.capability));
       const head = this.head();
       if ((head ? head.n + 1 : 0) !== input.receipt.n) throw new LedgerInvariantError("receipt chain moved under a decision");
       sql.exec(
@@ -268,10 +277,24 @@ export class LedgerStore {
           "INSERT INTO idempotency (key, request_digest, status, body) VALUES (?, ?, ?, ?)",
           input.idempotency.key,
           input.idempotency.requestDigest,
-          input.idempotency.status,
-          input.idempotency.body,
+          TYPED_ANSWER,
+          JSON.stringify(input.idempotency.answer),
         );
       }
     });
   }
+}
+
+/**
+ * An idempotency record's `status` when its `body` is the typed answer (JSON of a
+ * LedgerAnswer). Records written before answers were typed hold the HTTP status
+ * and the rendered body; they are read back as the answer that renders to them.
+ */
+const TYPED_ANSWER = 0;
+
+function storedAnswer(status: number, body: string): LedgerAnswer {
+  if (status === TYPED_ANSWER) return JSON.parse(body) as LedgerAnswer;
+  const rendered = JSON.parse(body) as { error?: Refusal };
+  if (rendered.error) return { kind: "refused", error: rendered.error };
+  return { kind: "decided", started: status === 201, body: rendered as DecisionBody };
 }

@@ -1,36 +1,53 @@
-import type { ReasonCode } from "../errors.js";
-import type { Decision, Effect, LedgerRequest } from "../policy/types.js";
+import { z } from "zod";
+import { REASON_CODES } from "../errors.js";
 import { sha256 } from "./digest.js";
 import type { Keyring } from "./keys.js";
 import { TYP } from "./kinds.js";
+
+/** The kinds of request a receipt records (policy's `LedgerRequest["kind"]`). */
+export const RECEIPT_KINDS = ["start", "redeem", "evidence", "approval", "outcome", "delegate", "reissue", "revoke"] as const;
+export const DECISIONS = ["ALLOW", "DENY", "ESCALATE"] as const;
+export type Decision = (typeof DECISIONS)[number];
+/** The effects a receipt can record (policy's `Effect["type"]`). */
+export const EFFECT_TYPES = ["use", "spend", "accept_evidence", "accept_approval", "accept_outcome", "reject_gate", "advance", "capability", "seal"] as const;
+
+const RedeemInputs = z.looseObject({ kind: z.literal("redeem"), tool: z.string(), action: z.string() });
+const OtherInputs = z.looseObject({ kind: z.enum(RECEIPT_KINDS.filter((k) => k !== "redeem") as [Exclude<(typeof RECEIPT_KINDS)[number], "redeem">]) });
 
 /**
  * One decision, signed and chained: `prev` is the SHA-256 of receipt n-1 (its
  * compact JWS), so removing, reordering or inserting a receipt breaks the chain.
  * `inputs` is exactly what `decide()` saw besides the ledger and the workflow
  * (identified by `workflow`), so the decision can be replayed offline.
+ *
+ * The schema checks the envelope every reader relies on. `inputs` and `effects`
+ * are policy's `LedgerRequest` and `Effect` (this layer knows only their tags and
+ * what a redeem names, which the outcome route and the analysis plane read); the
+ * replay hands them to `decide()` as recorded. Unknown members are kept: a
+ * receipt is signed as it is, and a later version may add to it.
  */
-export interface ReceiptClaims {
-  iss: string;
-  seq: string;
-  n: number;
-  prev: string | null;
+export const ReceiptClaimsSchema = z.looseObject({
+  iss: z.string(),
+  seq: z.string(),
+  n: z.int().nonnegative(),
+  prev: z.string().nullable(),
   /** Milliseconds since the epoch: the `now` given to `decide()`. */
-  at: number;
-  kind: LedgerRequest["kind"];
-  stage: string;
-  decision: Decision;
-  code: ReasonCode | null;
-  message: string;
-  details?: unknown;
-  workflow: string;
-  inputs: LedgerRequest;
-  effects: Effect[];
+  at: z.number(),
+  kind: z.enum(RECEIPT_KINDS),
+  stage: z.string(),
+  decision: z.enum(DECISIONS),
+  code: z.enum(REASON_CODES as [(typeof REASON_CODES)[number], ...(typeof REASON_CODES)[number][]]).nullable(),
+  message: z.string(),
+  details: z.unknown().optional(),
+  workflow: z.string(),
+  inputs: z.discriminatedUnion("kind", [RedeemInputs, OtherInputs]),
+  effects: z.array(z.looseObject({ type: z.enum(EFFECT_TYPES) })),
   /** The jti this decision concerned (presented token or attestation), if any. */
-  nonce: string | null;
+  nonce: z.string().nullable(),
   /** The capability this decision minted, if any. */
-  minted: { jti: string; stage: string; exp: number } | null;
-}
+  minted: z.object({ jti: z.string(), stage: z.string(), exp: z.number() }).nullable(),
+});
+export type ReceiptClaims = z.infer<typeof ReceiptClaimsSchema>;
 
 export function signReceipt(keyring: Keyring, claims: ReceiptClaims): Promise<string> {
   return keyring.sign({ ...claims }, TYP.receipt);
@@ -40,16 +57,17 @@ export function signReceipt(keyring: Keyring, claims: ReceiptClaims): Promise<st
  * The signed head of a chain: which receipt is the last one now. An export that
  * ends earlier than a head the auditor holds has lost its tail.
  */
-export interface HeadClaims {
-  iss: string;
-  seq: string;
-  n: number;
+export const HeadClaimsSchema = z.looseObject({
+  iss: z.string(),
+  seq: z.string(),
+  n: z.int().nonnegative(),
   /** SHA-256 of the last receipt's compact JWS. */
-  hash: string;
+  hash: z.string(),
   /** Milliseconds since the epoch when the head was read. */
-  at: number;
-  sealed: boolean;
-}
+  at: z.number(),
+  sealed: z.boolean(),
+});
+export type HeadClaims = z.infer<typeof HeadClaimsSchema>;
 
 export function signHead(keyring: Keyring, claims: HeadClaims): Promise<string> {
   return keyring.sign({ ...claims }, TYP.head);

@@ -731,7 +731,7 @@ function chainInvariants(claims: ReceiptClaims[]): string | null {
       if (effects.length > 0 && !(rejection && shape === "spend:approval,reject_gate")) return `denial ${r.n} (${r.code}) has effects ${shape}`;
     }
     if (r.kind === "redeem" && r.decision === "ALLOW") {
-      const token = (r.inputs as { token: { jti: string; stage: string } }).token;
+      const token = (r.inputs as unknown as { token: { jti: string; stage: string } }).token;
       if (token.stage !== r.stage) return `receipt ${r.n} allowed a ${token.stage} token in stage ${r.stage}`;
       if (token.jti !== live) return `receipt ${r.n} allowed capability ${token.jti}, not the live one ${live}`;
       if (spent.has(`capability:${token.jti}`)) return `receipt ${r.n} allowed spent capability ${token.jti}`;

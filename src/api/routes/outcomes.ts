@@ -2,7 +2,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { BatonError } from "../../errors.js";
 import { verifyJws } from "../../tokens/jws.js";
 import { SIGNING_ALGORITHM, TYP } from "../../tokens/kinds.js";
-import { receiptHash } from "../../tokens/receipt.js";
+import { ReceiptClaimsSchema, receiptHash } from "../../tokens/receipt.js";
 import { requireCaller } from "../auth.js";
 import type { AppEnv } from "../context.js";
 import { authedRoute } from "../openapi.js";
@@ -27,13 +27,18 @@ export function registerOutcomes(app: OpenAPIHono<AppEnv>): void {
     // The report names Baton's own ALLOW receipt of this tool's redeem: verified like any token.
     const jws = await verifyJws(body.receipt, { typ: TYP.receipt, algorithms: [SIGNING_ALGORITHM], resolveKey: (kid) => keyring.publicKey(kid) });
     if (!jws.ok) throw new BatonError("EVIDENCE_INVALID", `receipt: ${jws.message}`);
-    const claims = jws.payload as { seq?: unknown; n?: unknown; stage?: unknown; kind?: unknown; decision?: unknown; inputs?: { tool?: unknown; action?: unknown } };
-    if (claims.kind !== "redeem" || claims.decision !== "ALLOW") throw new BatonError("EVIDENCE_INVALID", "only an allowed redeem has an outcome");
-    if (claims.inputs?.tool !== tool) throw new BatonError("FORBIDDEN", "only the tool that redeemed the capability reports its outcome");
+    const parsed = ReceiptClaimsSchema.safeParse(jws.payload);
+    if (!parsed.success) throw new BatonError("EVIDENCE_INVALID", "receipt: its claims are not a receipt's");
+    const claims = parsed.data;
+    if (claims.kind !== "redeem" || claims.inputs.kind !== "redeem" || claims.decision !== "ALLOW") {
+      throw new BatonError("EVIDENCE_INVALID", "only an allowed redeem has an outcome");
+    }
+    const { inputs } = claims;
+    if (inputs.tool !== tool) throw new BatonError("FORBIDDEN", "only the tool that redeemed the capability reports its outcome");
     const namespace = c.env.SEQUENCES;
     let id: DurableObjectId;
     try {
-      id = namespace.idFromString(String(claims.seq));
+      id = namespace.idFromString(claims.seq);
     } catch {
       throw new BatonError("EVIDENCE_INVALID", "receipt names no sequence of this Baton");
     }
@@ -41,7 +46,7 @@ export function registerOutcomes(app: OpenAPIHono<AppEnv>): void {
       await namespace.get(id).outcome({
         caller,
         tool,
-        redeemed: { n: Number(claims.n), hash: await receiptHash(body.receipt), stage: String(claims.stage), action: String(claims.inputs.action) },
+        redeemed: { n: claims.n, hash: await receiptHash(body.receipt), stage: claims.stage, action: inputs.action },
         outcome: body.outcome,
         detail: body.detail,
       }),

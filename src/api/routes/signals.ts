@@ -4,7 +4,7 @@ import { BatonError } from "../../errors.js";
 import { requireCaller } from "../auth.js";
 import type { AppEnv } from "../context.js";
 import { authedRoute } from "../openapi.js";
-import { answer, json } from "../respond.js";
+import { json, rendered } from "../respond.js";
 import { PartyName } from "../schemas.js";
 
 const PartyShape = { actor: PartyName.optional(), subject: PartyName.optional() };
@@ -76,7 +76,7 @@ export function registerSignals(app: OpenAPIHono<AppEnv>): void {
       const body = c.req.valid("json");
       const scope = scopeOf(body);
       const result = await analystOf(c, scope).act({ scope, id: c.req.valid("param").id, action, operator: c.get("caller").id, note: body.note });
-      return answer(result);
+      return rendered(result);
     });
   }
 }
