@@ -66,8 +66,10 @@ export class CodedError<Code extends string> extends Error {
   }
 
   toJSON(): ErrorBody<Code> {
+    // Members in the order the service has always written them: stored idempotent answers
+    // replay byte for byte, and a client comparing bodies sees no change.
     const { code, message, details, receipt } = this;
-    return { error: { code, message, ...(details === undefined ? {} : { details }), receipt } };
+    return { error: { code, message, receipt, ...(details === undefined ? {} : { details }) } };
   }
 }
 
@@ -80,10 +82,5 @@ export class BatonError extends CodedError<ReasonCode> {
 
   constructor(code: ReasonCode, message: string, options: { details?: unknown; receipt?: string | null; cause?: unknown } = {}) {
     super(code, REASON_STATUS[code], message, options);
-  }
-
-  /** @deprecated The envelope is `toJSON()`; kept until the routes and the ledger call it. */
-  toBody(): ErrorBody {
-    return this.toJSON();
   }
 }

@@ -13,6 +13,9 @@ describe("delegation to sub-agents (RFC 8693 act)", () => {
     const { seq, capability } = await start("delegating");
     const answer = await delegate(seq, capability, { actor: "researcher", grants: readOnly });
     expect(answer.status).toBe(201);
+    // It carries a capability: never cached, like every other answer that does.
+    expect(answer.headers.get("cache-control")).toBe("no-store");
+    expect(answer.headers.get("content-type")).toBe("application/json; charset=utf-8");
     const child = decodeJwt(answer.body.capability) as Record<string, any>;
     expect(child.sub).toBe("user:alice");
     expect(child.act).toEqual({ sub: "researcher", act: { sub: "agent-7" } });

@@ -131,8 +131,8 @@ export class ActivityAnalyst extends DurableObject<Env> {
     return this.#serially(async () => {
       this.#remember(input.scope);
       const found = storedSignals(this.#sql, { id: input.id })[0];
-      if (!found) return answer(new BatonError("UNKNOWN_SEQUENCE", "no such signal").toBody(), 404);
-      if (found.status === "cleared") return answer(new BatonError("SEALED_SEQUENCE", "the signal is already cleared").toBody(), 409);
+      if (!found) return answer(new BatonError("UNKNOWN_SEQUENCE", "no such signal").toJSON(), 404);
+      if (found.status === "cleared") return answer(new BatonError("SEALED_SEQUENCE", "the signal is already cleared").toJSON(), 409);
       const status = input.action === "clear" ? "cleared" : "acknowledged";
       const entry = await signLogEntry(keyring, { issuer: config.issuer, scope: this.#scope() }, logHead(this.#sql), {
         event: status,

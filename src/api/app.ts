@@ -83,15 +83,15 @@ export function createApp(): OpenAPIHono<AppEnv> {
   const unmatched = unmatchedRoute(app);
   app.notFound((c) => {
     const { error, headers } = unmatched(c.req.method, c.req.path);
-    return json(error.toBody(), error.status, headers);
+    return json(error.toJSON(), error.status, headers);
   });
   app.onError((error, c) => {
     const headers = { "x-request-id": c.get("requestId") ?? "" };
-    if (error instanceof BatonError && error.code !== "INTERNAL") return json(error.toBody(), error.status, headers);
+    if (error instanceof BatonError && error.code !== "INTERNAL") return json(error.toJSON(), error.status, headers);
     // Hono and its validators refuse some requests themselves (a body that is not
     // JSON, or not sent as JSON): each of those has its code too.
     const refused = fromHttpException(error);
-    if (refused) return json(refused.toBody(), refused.status, headers);
+    if (refused) return json(refused.toJSON(), refused.status, headers);
     // Anything else is ours: logged with the request id and answered with it. An unknown error
     // shows nothing else; Baton's own INTERNAL errors (a misconfigured deployment) keep their
     // message, and their details as diagnostics (configFailure sets them only in development).
@@ -99,7 +99,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
     const message = error instanceof BatonError ? error.message : "internal error";
     const details = error instanceof BatonError && error.details !== undefined ? error.details : undefined;
     return json(
-      new BatonError("INTERNAL", message, { details: { request_id: c.get("requestId"), ...(details ? { diagnostics: details } : {}) } }).toBody(),
+      new BatonError("INTERNAL", message, { details: { request_id: c.get("requestId"), ...(details ? { diagnostics: details } : {}) } }).toJSON(),
       500,
       headers,
     );

@@ -1,5 +1,5 @@
 import { BatonError } from "../errors.js";
-import type { DelegationAnswer, LedgerAnswer } from "../ledger/answers.js";
+import type { DelegationAnswer } from "../ledger/answers.js";
 
 /** A plain JSON response. */
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -18,7 +18,7 @@ export function rendered(result: { status: number; body: string }): Response {
 }
 
 /** The ledger's typed answer as HTTP: an idempotent retry renders the stored answer, so it is answered byte for byte alike. */
-export function answer(result: LedgerAnswer): Response {
+export function answer(result: DelegationAnswer): Response {
   return json(answerBody(result), answerStatus(result));
 }
 
@@ -40,7 +40,7 @@ export function answerBody(result: DelegationAnswer): unknown {
   switch (result.kind) {
     case "refused": {
       const { code, message, details, receipt } = result.error;
-      return new BatonError(code, message, { details, receipt }).toBody();
+      return new BatonError(code, message, { details, receipt }).toJSON();
     }
     case "decided":
     case "sequence":

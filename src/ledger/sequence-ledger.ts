@@ -5,7 +5,7 @@ import { withApprovalDigest } from "../policy/approval-subject.js";
 import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
 import { initialState } from "../policy/fold.js";
-import type { LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
+import type { LedgerRequest, LedgerState } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../config/keyring.js";
 import { isActivity, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
@@ -32,6 +32,7 @@ import {
 } from "./protocol.js";
 import { receiptClaims } from "./receipt-claims.js";
 import { withSignals } from "./signals.js";
+import { newSequence } from "./start.js";
 import { LedgerStore, type StoredSequence } from "./store.js";
 
 type Idempotency = { key: string; requestDigest: string };
@@ -68,7 +69,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
   async start(raw: unknown): Promise<LedgerAnswer> {
     const input = parseInput(StartInputSchema, raw);
     if (!input.ok) return input.answer;
-    const { caller, workflow, params, subject, actor, actorJkt, delegation, idempotency } = input.value;
+    const { caller, workflow, actorJkt, idempotency } = input.value;
     return this.#exclusive(async (config, keyring) => {
       if (this.#store.load()) {
         // Only an idempotent retry can reach an existing sequence through start.
@@ -80,28 +81,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
       if (compiled.definition.sender_constrained && !actorJkt) {
         return refused(new BatonError("INVALID_REQUEST", "this workflow binds capabilities to the actor's key: actor_jwk is required"));
       }
-      const record: SequenceRecord = {
-        seq: this.ctx.id.toString(),
-        workflowId: workflow.id,
-        workflow: workflow.hash,
-        params,
-        subject,
-        actor,
-        orchestrator: input.value.orchestrator ?? caller.id,
-        createdAt: Date.now(),
-        ...(actorJkt ? { actorJkt } : {}),
-        ...(delegation ? { delegation } : {}),
-      };
-      const request: LedgerRequest = {
-        kind: "start",
-        params,
-        subject,
-        actor,
-        orchestrator: record.orchestrator,
-        ...(record.actorJkt ? { actorJkt: record.actorJkt } : {}),
-        ...(record.delegation ? { delegation: record.delegation } : {}),
-        fresh: { jti: crypto.randomUUID() },
-      };
+      const { record, request } = newSequence(this.ctx.id.toString(), input.value, Date.now());
       return this.#decideAndCommit({
         config,
         keyring,

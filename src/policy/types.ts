@@ -3,6 +3,7 @@ import type { ApprovalCheck } from "../tokens/approval.js";
 import type { AttestationCheck } from "../tokens/attestation.js";
 import type { Act, AuthorizationDetail, CapabilityClaims, OtherStageGrant } from "../tokens/capability.js";
 import type { DpopPresentation } from "../tokens/dpop.js";
+import type { Decision } from "../tokens/receipt.js";
 import type { ReportedRefusal } from "./offline-refusals.js";
 
 // The claims of each token kind are defined (zod schema, inferred type) with the kind in
@@ -11,6 +12,8 @@ export type { ApprovalCheck, ApprovalClaims } from "../tokens/approval.js";
 export type { AttestationCheck, AttestationClaims } from "../tokens/attestation.js";
 export type { Act, AuthorizationDetail, CapabilityClaims, OtherStageGrant } from "../tokens/capability.js";
 export type { DpopPresentation } from "../tokens/dpop.js";
+// One spelling of the three decisions: the receipt's, which every decision is written in.
+export type { Decision } from "../tokens/receipt.js";
 
 /** Facts fixed when a sequence starts; never change afterwards. */
 export interface SequenceRecord {
@@ -198,7 +201,6 @@ export interface Fresh {
   jti: string;
 }
 
-export type Decision = "ALLOW" | "DENY" | "ESCALATE";
 
 export type Effect =
   | { type: "use"; grant: number; amount?: number; count?: number }

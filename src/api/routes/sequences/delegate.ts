@@ -3,7 +3,7 @@ import { delegate } from "../../../ledger/delegation.js";
 import { requireCaller } from "../../auth.js";
 import type { AppEnv } from "../../context.js";
 import { authedRoute } from "../../openapi.js";
-import { answerBody, answerStatus } from "../../respond.js";
+import { answer } from "../../respond.js";
 import { DelegateBody, DpopHeader, SequenceIdParam } from "../../schemas.js";
 import { decisionResponse } from "./shared.js";
 
@@ -40,6 +40,7 @@ export function registerDelegate(app: OpenAPIHono<AppEnv>): void {
         actorJwk: body.actor_jwk,
       },
     );
-    return c.json(answerBody(result) as Record<string, unknown>, answerStatus(result) as 201);
+    // Like every answer that carries a capability: JSON with charset, never cached.
+    return answer(result);
   });
 }
