@@ -182,6 +182,12 @@ export function isCompactJws(text: string, options: { unsigned?: boolean } = {})
 }
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/** Whether a base64url segment (no padding) is the one spelling of its bytes (RFC 4648 §3.5). */
+export function isCanonicalBase64url(segment: string): boolean {
+  return BASE64URL.test(segment) && hasCanonicalTail(segment);
+}
 
 /**
  * Whether a base64url segment (no padding) whose characters are already known to be of
