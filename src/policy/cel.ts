@@ -32,14 +32,10 @@ export function compileCondition(source: string): CompiledCondition {
   return {
     source,
     evaluate(bindings) {
-      let value: unknown;
-      try {
-        value = program(toCel(bindings) as Record<string, CelInput>);
-      } catch (error) {
-        // Fail closed: an evaluator that throws must never be read as "allowed".
-        return { ok: false, reason: "error", message: `CEL evaluation threw: ${(error as Error).message}` };
-      }
-      if (isCelError(value)) return { ok: false, reason: "error", message: `CEL error: ${value.message}` };
+      // Fail closed: an evaluator that throws or yields a CEL error must never be read as "allowed".
+      const run = runProgram(program, bindings);
+      if (!run.ok) return { ok: false, reason: "error", message: run.message };
+      const { value } = run;
       if (value === true) return { ok: true };
       if (value === false) return { ok: false, reason: "false", message: `condition is false: ${source}` };
       return { ok: false, reason: "error", message: `condition did not evaluate to a bool: ${source}` };
@@ -53,13 +49,9 @@ export function compileNumber(source: string): CompiledNumber {
   return {
     source,
     evaluate(bindings) {
-      let value: unknown;
-      try {
-        value = program(toCel(bindings) as Record<string, CelInput>);
-      } catch (error) {
-        return { ok: false, message: `CEL evaluation threw: ${(error as Error).message}` };
-      }
-      if (isCelError(value)) return { ok: false, message: `CEL error: ${value.message}` };
+      const run = runProgram(program, bindings);
+      if (!run.ok) return run;
+      const { value } = run;
       const number = typeof value === "bigint" ? Number(value) : value;
       if (typeof number !== "number" || !Number.isFinite(number) || number < 0) {
         return { ok: false, message: `${source} did not evaluate to a non-negative number` };
@@ -67,6 +59,18 @@ export function compileNumber(source: string): CompiledNumber {
       return { ok: true, value: number };
     },
   };
+}
+
+/** Runs a planned program; a throw and a CEL error value are both failures, with their message. */
+function runProgram(program: ReturnType<typeof plan>, bindings: Parameters<CompiledNumber["evaluate"]>[0]): { ok: true; value: unknown } | { ok: false; message: string } {
+  let value: unknown;
+  try {
+    value = program(toCel(bindings) as Record<string, CelInput>);
+  } catch (error) {
+    return { ok: false, message: `CEL evaluation threw: ${(error as Error).message}` };
+  }
+  if (isCelError(value)) return { ok: false, message: `CEL error: ${value.message}` };
+  return { ok: true, value };
 }
 
 function planned(source: string): ReturnType<typeof plan> {
