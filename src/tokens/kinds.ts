@@ -9,6 +9,8 @@ export const TYP = {
   receipt: "baton-receipt+jwt",
   head: "baton-head+jwt",
   signal: "baton-signal+jwt",
+  /** A webhook notification (escalated, sealed, revoked, signal). */
+  event: "baton-event+jwt",
 } as const;
 
 /** RFC 9449 §4.2: the `typ` of a DPoP proof (the agent's, not a Baton token kind). */
