@@ -5,6 +5,7 @@ export { DevKeyVault } from "./config/dev-key-vault.js";
 export { ActivityAnalyst } from "./analysis/analyst.js";
 export { ApproverDirectory } from "./ledger/approver-directory.js";
 export { SequenceIndex } from "./ledger/sequence-index.js";
+export { ConsoleSessions } from "./api/console/session-store.js";
 
 const app = createApp();
 

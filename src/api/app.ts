@@ -5,6 +5,7 @@ import { BatonError } from "../errors.js";
 import { BODY_MAX_BYTES } from "../limits.js";
 import { loadKeyring } from "../config/keyring.js";
 import type { AppEnv } from "./context.js";
+import { registerConsole } from "./console/index.js";
 import { registerDocs } from "./docs.js";
 import { fromHttpException, unmatchedRoute } from "./fallback.js";
 import { BEARER_DESCRIPTION } from "./openapi.js";
@@ -83,6 +84,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
     },
   });
   registerDocs(app);
+  registerConsole(app);
   app.get("/", (c) => c.redirect("/docs"));
 
   const unmatched = unmatchedRoute(app);

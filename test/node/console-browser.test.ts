@@ -1,0 +1,247 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { base64url, exportJWK, generateKeyPair } from "jose";
+import { type Browser, type Page, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { verifyPasskeyApproval } from "../../src/tokens/passkey.js";
+import { attest, personAt, startBaton } from "./console-harness.js";
+
+// The console in Debian's Chromium against a real Baton (`wrangler dev`): approvers enrol a
+// passkey from the operator's link, sign in with it, and approve or reject from the detail page,
+// whose digest the page recomputes itself. CDP virtual authenticators stand in for the people's
+// devices, one browser profile each. RECORD_SCREENSHOTS=1 saves the pages shown in the README.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const skip = process.env.SKIP_BROWSER_TESTS === "1";
+const SCREENSHOTS = new URL("../../examples/screenshots/", import.meta.url);
+
+type Json = Record<string, any>;
+
+describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign-in, approvals", () => {
+  let baton: { origin: string; stop: () => void };
+  let api: string;
+  let browser: Browser;
+  const people = new Map<string, Page>();
+
+  const call = async (method: string, path: string, key: string, body?: unknown) => {
+    const response = await fetch(`${api}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    let json: Json = {};
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = { text };
+    }
+    return { status: response.status, json };
+  };
+  const status = (page: Page) => page.locator("#status").textContent();
+  const waitStatus = (page: Page, pattern: RegExp) => page.waitForFunction((source) => new RegExp(source).test(document.getElementById("status")?.textContent ?? ""), pattern.source, { timeout: 15_000 });
+
+  const enrolmentLinks = new Map<string, string>();
+
+  async function enrolAndSignIn(approver: string): Promise<Page> {
+    const page = await personAt(browser);
+    const issued = await call("POST", `/v1/approvers/${approver}/enrolments`, "dev-operator-key");
+    expect(issued.status).toBe(201);
+    enrolmentLinks.set(approver, issued.json.enrolment_url);
+    await page.goto(issued.json.enrolment_url);
+    await page.getByRole("button", { name: "Register a passkey" }).click();
+    await waitStatus(page, /Passkey enrolled for/);
+    await page.goto(`${baton.origin}/console`);
+    await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+    await page.waitForSelector(`text=Signed in as ${approver}`);
+    people.set(approver, page);
+    return page;
+  }
+
+  async function reimbursement(report: string): Promise<string> {
+    const started = await call("POST", "/v1/sequences", "dev-orchestrator-key", {
+      workflow: "reimbursement",
+      params: { report, employee: "alice", total: 500, currency: "EUR" },
+      subject: "user:alice",
+      actor: "agent-7",
+    });
+    expect(started.status).toBe(201);
+    const seq = started.json.sequence as string;
+    const summary = attest({ attester: "expense-checker", seq, stage: "gather", type: "summary_complete", facts: { report, total: 500 } });
+    const escalated = await call("POST", `/v1/sequences/${seq}/evidence`, "dev-agent-key", { attestation: summary });
+    expect(escalated.json.decision).toBe("ESCALATE");
+    return seq;
+  }
+
+  /** Opens the detail page and waits for the browser's own digest check. */
+  async function openDetail(page: Page, seq: string) {
+    await page.goto(`${baton.origin}/console/sequences/${seq}`);
+    await page.waitForSelector("body[data-ready='1']");
+    return page.locator("#digest-check").textContent();
+  }
+
+  async function decide(page: Page, seq: string, button: "Approve with passkey" | "Reject with passkey") {
+    expect(await openDetail(page, seq)).toMatch(/matches the ledger's/);
+    await page.getByRole("button", { name: button }).click();
+    await page.waitForFunction(() => !document.getElementById("receipt")?.hidden, undefined, { timeout: 15_000 });
+    return { status: await status(page), receipt: JSON.parse((await page.locator("#receipt").textContent()) ?? "null") as Json };
+  }
+
+  /** Submits a passkey form from the page, as its script would (for the attacks). */
+  const submitFrom = (page: Page, seq: string, form: unknown) =>
+    page.evaluate(([s, f]) => (window as any).batonConsole.submit(s, f), [seq, form] as const) as Promise<{ status: number; json: Json }>;
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH; SKIP_BROWSER_TESTS=1 skips)`);
+    baton = await startBaton();
+    api = baton.origin.replace("localhost", "127.0.0.1");
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--host-resolver-rules=MAP localhost 127.0.0.1"],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    baton?.stop();
+  });
+
+  it("enrols approvers from the operator's one-time links and signs them in with their passkeys", async () => {
+    for (const approver of ["fran", "alice", "felix", "sam", "sasha", "sol"]) await enrolAndSignIn(approver);
+    const page = people.get("fran") as Page;
+    // HttpOnly: the session cookie is not readable by the page's script.
+    expect(await page.evaluate(() => document.cookie)).toBe("");
+    const cookie = (await page.context().cookies()).find((c) => c.name === "baton-console");
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict" });
+    // The enrolment link is one-time: opened again, it is refused.
+    await page.goto(enrolmentLinks.get("fran") as string);
+    await page.getByRole("button", { name: "Register a passkey" }).click();
+    await waitStatus(page, /REPLAY_NONCE/);
+  }, 120_000);
+
+  it("approves the reimbursement walkthrough's payment (1 of 1) with a passkey; the requester's own passkey is refused", async () => {
+    const seq = await reimbursement("R-2026-117");
+    const fran = people.get("fran") as Page;
+    // The queue (the sequence index follows the ledger within moments).
+    await expect.poll(async () => {
+      await fran.goto(`${baton.origin}/console`);
+      return fran.locator(`a[href="/console/sequences/${seq}"]`).count();
+    }, { timeout: 15_000 }).toBe(1);
+
+    const alice = await decide(people.get("alice") as Page, seq, "Approve with passkey");
+    // Separation of duties: alice is the requester (the gate excludes the subject).
+    expect(alice.receipt.error?.code, alice.status ?? "").toBe("EVIDENCE_INVALID");
+    expect(alice.status).toMatch(/separation of duties/);
+
+    if (process.env.RECORD_SCREENSHOTS === "1") {
+      mkdirSync(SCREENSHOTS, { recursive: true });
+      await openDetail(fran, seq);
+      await fran.setViewportSize({ width: 420, height: 1400 });
+      await fran.screenshot({ path: new URL("approver-detail.png", SCREENSHOTS).pathname, fullPage: true });
+    }
+    const approved = await decide(fran, seq, "Approve with passkey");
+    expect(approved.receipt.decision, JSON.stringify(approved.receipt)).toBe("ALLOW");
+    expect(approved.status).toMatch(/^Approved/);
+    const state = await call("GET", `/v1/sequences/${seq}`, "dev-auditor-key");
+    expect(state.json.stage.id).toBe("pay");
+
+    // Replayed: the same assertion again is refused (its jti is spent).
+    const form = await fran.evaluate(() => (window as any).batonConsole.lastForm);
+    const replayed = await submitFrom(fran, seq, form);
+    expect(replayed.json.error.code).toBe("REPLAY_NONCE");
+
+    // The chain carries the assertion, and it re-verifies offline with the enrolled public key.
+    const receipts = await fetch(`${api}/v1/sequences/${seq}/receipts`, { headers: { authorization: "Bearer dev-auditor-key" } }).then((r) => r.text());
+    const claims = receipts.trim().split("\n").map((jws) => JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1] as string))));
+    const carried = claims.map((c) => JSON.stringify(c)).find((c) => c.includes(form.authenticator_data));
+    expect(carried, "a receipt keeps fran's assertion").toBeDefined();
+    const credentials = await call("GET", "/v1/approvers/credentials", "dev-auditor-key");
+    const enrolled = credentials.json.credentials.find((c: Json) => c.credential_id === form.credential_id);
+    const offline = await verifyPasskeyApproval(form, {
+      credential: { id: enrolled.credential_id, publicKey: enrolled.public_key, counter: 0 },
+      expectedOrigin: baton.origin,
+      expectedRpId: "localhost",
+    });
+    expect(offline.ok).toBe(true);
+  }, 60_000);
+
+  it("a rejection with a passkey shuts the gate", async () => {
+    const seq = await reimbursement("R-2026-118");
+    const rejected = await decide(people.get("felix") as Page, seq, "Reject with passkey");
+    expect(rejected.status).toMatch(/^Rejected: APPROVAL_DENIED/);
+    expect(rejected.receipt.error.code).toBe("APPROVAL_DENIED");
+    const state = await call("GET", `/v1/sequences/${seq}`, "dev-auditor-key");
+    expect(state.json.next_gate.approvals.rejected).not.toBeNull();
+  }, 60_000);
+
+  it("approves a 2-of-3 restart; an assertion for another digest is refused", async () => {
+    const started = await call("POST", "/v1/sequences", "dev-orchestrator-key", {
+      workflow: "incident-response",
+      params: { incident: "INC-7", service: "checkout" },
+      subject: "service:checkout",
+      actor: "agent-7",
+      // The restart is sender-constrained: the agent's key (its capability needs DPoP; this test stops at the gate).
+      actor_jwk: { ...(await exportJWK((await generateKeyPair("ES256")).publicKey)), kid: "agent-7-console-test", alg: "ES256" },
+    });
+    expect(started.status, JSON.stringify(started.json)).toBe(201);
+    const seq = started.json.sequence as string;
+    const plan = attest({ attester: "monitor", seq, stage: "diagnose", type: "remediation_plan", facts: { incident: "INC-7", service: "checkout", action: "restart" } });
+    expect((await call("POST", `/v1/sequences/${seq}/evidence`, "dev-agent-key", { attestation: plan })).json.decision).toBe("ESCALATE");
+
+    const first = await decide(people.get("sam") as Page, seq, "Approve with passkey");
+    expect(first.receipt.decision).toBe("ESCALATE");
+
+    // sasha's passkey signs claims for another digest: the assertion verifies, the gate refuses it.
+    const sasha = people.get("sasha") as Page;
+    await openDetail(sasha, seq);
+    const other = await sasha.evaluate(async (s) => {
+      const now = Math.floor(Date.now() / 1000);
+      const claims = { iss: "sasha", seq: s, stage: "diagnose", decision: "approve", digest: "A".repeat(43), jti: crypto.randomUUID(), iat: now, exp: now + 300 };
+      const bc = (window as any).batonConsole;
+      return bc.submit(s, await bc.sign(claims));
+    }, seq);
+    expect(other.json.error.code).toBe("EVIDENCE_INVALID");
+
+    const second = await decide(sasha, seq, "Approve with passkey");
+    expect(second.receipt.decision).toBe("ALLOW");
+  }, 60_000);
+
+  it("refuses console requests without a session, without the CSRF token, or from another origin", async () => {
+    const seq = "0".repeat(64);
+    const body = JSON.stringify({ passkey: {} });
+    const noSession = await fetch(`${api}/console/api/sequences/${seq}/approvals`, { method: "POST", headers: { "content-type": "application/json", origin: baton.origin }, body });
+    expect(noSession.status).toBe(400); // the form is checked first; a well-formed one:
+    const fran = people.get("fran") as Page;
+    const form = await fran.evaluate(() => (window as any).batonConsole.lastForm);
+    const wellFormed = JSON.stringify({ passkey: form });
+    const anonymous = await fetch(`${api}/console/api/sequences/${form.claims.seq}/approvals`, { method: "POST", headers: { "content-type": "application/json", origin: baton.origin }, body: wellFormed });
+    expect(anonymous.status).toBe(401);
+    expect((await anonymous.json()).error.code).toBe("UNAUTHENTICATED");
+    // In fran's browser, with her session cookie but no CSRF header: refused.
+    const noCsrf = await fran.evaluate(async ([s, b]) => {
+      const r = await fetch(`/console/api/sequences/${s}/approvals`, { method: "POST", headers: { "content-type": "application/json" }, body: b });
+      return { status: r.status, json: await r.json() };
+    }, [form.claims.seq, wellFormed] as const);
+    expect(noCsrf.status).toBe(403);
+    expect(noCsrf.json.error.message).toMatch(/CSRF/);
+    // Sign-in itself needs the console's origin.
+    const foreign = await fetch(`${api}/console/api/sign-in/options`, { method: "POST", headers: { origin: "https://evil.example" } });
+    expect(foreign.status).toBe(403);
+    // A detail page without a session sends the person to sign in.
+    const page = await fetch(`${api}/console/sequences/${form.claims.seq}`, { redirect: "manual" });
+    expect(page.status).toBe(303);
+  }, 60_000);
+
+  it("after the operator revokes a passkey, it signs no one in", async () => {
+    const credentials = await call("GET", "/v1/approvers/credentials", "dev-auditor-key");
+    const sol = credentials.json.credentials.find((c: Json) => c.approver === "sol" && c.revoked_at === null);
+    const revoked = await call("POST", `/v1/approvers/sol/credentials/${sol.credential_id}/revoke`, "dev-operator-key", { reason: "device lost" });
+    expect(revoked.status).toBe(200);
+    const page = await personAt(browser);
+    const again = people.get("sol") as Page;
+    await again.context().clearCookies();
+    await again.goto(`${baton.origin}/console`);
+    await again.getByRole("button", { name: "Sign in with a passkey" }).click();
+    await waitStatus(again, /UNAUTHENTICATED/);
+    await page.close();
+  }, 60_000);
+});
