@@ -18,6 +18,7 @@ import {
   RevokeCredentialSchema,
   refusal,
 } from "./approver-protocol.js";
+import { consolePrincipal } from "./console-principals.js";
 import { type CredentialRow, DIRECTORY_MIGRATIONS, DirectoryStore, type EnrolmentRow } from "./approver-store.js";
 
 /**
@@ -42,8 +43,8 @@ export class ApproverDirectory extends DurableObject<Env> implements DirectoryPr
     if (!input.success) return refusal("INVALID_REQUEST", "directory call is malformed");
     const { approver, operator, tokenSha256, ttlSeconds } = input.data;
     const config = await loadConfig(this.env);
-    // Only configured approvers: the configuration carries their groups, the directory only their keys.
-    if (!config.approvers.has(approver)) return refusal("NOT_FOUND", `no approver ${approver} in the configuration`);
+    // Only configured approvers (and console clients): the configuration carries their groups, the directory only their keys.
+    if (!consolePrincipal(config, approver)) return refusal("NOT_FOUND", `no approver ${approver} in the configuration`);
     const now = Date.now();
     const expiresAt = now + ttlSeconds * 1000;
     this.#store.addEnrolment({ token_sha256: tokenSha256, approver, issued_by: operator, created_at: now, expires_at: expiresAt });
@@ -157,7 +158,7 @@ export class ApproverDirectory extends DurableObject<Env> implements DirectoryPr
     if (!enrolment) return refusal("TOKEN_INVALID", "no such enrolment token");
     if (enrolment.consumed_at !== null) return refusal("REPLAY_NONCE", "this enrolment token was already used");
     if (enrolment.expires_at <= Date.now()) return refusal("TOKEN_EXPIRED", "this enrolment token has expired");
-    if (!config.approvers.has(enrolment.approver)) return refusal("TOKEN_INVALID", `approver ${enrolment.approver} is no longer configured`);
+    if (!consolePrincipal(config, enrolment.approver)) return refusal("TOKEN_INVALID", `approver ${enrolment.approver} is no longer configured`);
     return { ok: true, value: enrolment };
   }
 

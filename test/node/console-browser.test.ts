@@ -1,4 +1,7 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { base64url, exportJWK, generateKeyPair } from "jose";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +23,8 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
   let api: string;
   let browser: Browser;
   const people = new Map<string, Page>();
+  /** The reimbursement fran approved, for the timeline and the audit. */
+  let paid = "";
 
   const call = async (method: string, path: string, key: string, body?: unknown) => {
     const response = await fetch(`${api}${path}`, {
@@ -41,7 +46,7 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
 
   const enrolmentLinks = new Map<string, string>();
 
-  async function enrolAndSignIn(approver: string): Promise<Page> {
+  async function enrolAndSignIn(approver: string, signedInAt = `${baton.origin}/console`): Promise<Page> {
     const page = await personAt(browser);
     const issued = await call("POST", `/v1/approvers/${approver}/enrolments`, "dev-operator-key");
     expect(issued.status).toBe(201);
@@ -51,6 +56,7 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
     await waitStatus(page, /Passkey enrolled for/);
     await page.goto(`${baton.origin}/console`);
     await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+    await page.waitForURL(`${signedInAt}**`);
     await page.waitForSelector(`text=Signed in as ${approver}`);
     people.set(approver, page);
     return page;
@@ -120,6 +126,7 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
 
   it("approves the reimbursement walkthrough's payment (1 of 1) with a passkey; the requester's own passkey is refused", async () => {
     const seq = await reimbursement("R-2026-117");
+    paid = seq;
     const fran = people.get("fran") as Page;
     // The queue (the sequence index follows the ledger within moments).
     await expect.poll(async () => {
@@ -243,5 +250,89 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
     await again.getByRole("button", { name: "Sign in with a passkey" }).click();
     await waitStatus(again, /UNAUTHENTICATED/);
     await page.close();
+  }, 60_000);
+  it("an orchestrator and an auditor sign in with passkeys enrolled for their client ids: sequences, timeline, revoke, receipts for the audit", async () => {
+    const orchestrator = await enrolAndSignIn("orchestrator", `${baton.origin}/console/sequences`);
+    const auditor = await enrolAndSignIn("auditor", `${baton.origin}/console/sequences`);
+    // A client's passkey never approves: its session is refused at the approval route.
+    const form = await (people.get("fran") as Page).evaluate(() => (window as any).batonConsole.lastForm);
+    await auditor.goto(`${baton.origin}/console/sequences`);
+    expect((await submitFrom(auditor, form.claims.seq, form)).json.error.code).toBe("FORBIDDEN");
+
+    // Filters: the reimbursements only.
+    await orchestrator.goto(`${baton.origin}/console/sequences`);
+    await orchestrator.getByLabel("Workflow").fill("reimbursement");
+    await orchestrator.getByRole("button", { name: "Filter" }).click();
+    await orchestrator.waitForURL(/workflow=reimbursement/);
+    const workflows = await orchestrator.locator("#sequences td:first-child").allTextContents();
+    expect(workflows.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(workflows)).toEqual(new Set(["reimbursement"]));
+
+    // The auditor's timeline of the paid reimbursement: fran's passkey approval, decoded on the server.
+    await auditor.goto(`${baton.origin}/console/sequences/${paid}/timeline`);
+    const rows = (await auditor.locator("#timeline tr").allTextContents()).map((r) => r.replace(/\s+/g, " "));
+    expect(rows.some((r) => /approval \(passkey\).*ALLOW.*fran/.test(r)), rows.join("\n")).toBe(true);
+    expect(rows.some((r) => /approval.*EVIDENCE_INVALID.*alice/.test(r)), rows.join("\n")).toBe(true);
+    if (process.env.RECORD_SCREENSHOTS === "1") {
+      await auditor.setViewportSize({ width: 900, height: 900 });
+      await auditor.screenshot({ path: new URL("timeline.png", SCREENSHOTS).pathname, fullPage: true });
+    }
+    // The receipts as the auditor downloads them, verified offline by `baton audit verify`.
+    const receipts = await auditor.evaluate(async (href) => (await fetch(href)).text(), (await auditor.getByRole("link", { name: "Download the receipts" }).getAttribute("href")) as string);
+    const dir = mkdtempSync(join(tmpdir(), "baton-console-audit-"));
+    try {
+      writeFileSync(join(dir, "receipts.txt"), receipts);
+      writeFileSync(join(dir, "jwks.json"), await fetch(`${api}/.well-known/jwks.json`).then((r) => r.text()));
+      const root = new URL("../../", import.meta.url).pathname;
+      const verified = spawnSync(process.execPath, [join(root, "src/cli/baton.mjs"), "audit", "verify", "receipts.txt", "--jwks", "jwks.json", "--workflows", join(root, "examples/workflows")], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, NO_COLOR: "1" },
+      });
+      expect(verified.status, verified.stdout + verified.stderr).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+
+    // The orchestrator revokes a sequence it started, with a reason and a confirmation.
+    const seq = await reimbursement("R-2026-119");
+    await orchestrator.goto(`${baton.origin}/console/sequences/${seq}/timeline`);
+    orchestrator.once("dialog", (dialog) => dialog.dismiss());
+    await orchestrator.getByLabel("Reason").fill("duplicate report");
+    await orchestrator.getByRole("button", { name: "Revoke this sequence…" }).click();
+    await waitStatus(orchestrator, /Not revoked/);
+    expect((await call("GET", `/v1/sequences/${seq}`, "dev-auditor-key")).json.status).toBe("active");
+    orchestrator.once("dialog", (dialog) => dialog.accept());
+    await orchestrator.getByRole("button", { name: "Revoke this sequence…" }).click();
+    await waitStatus(orchestrator, /^Revoked/);
+    const state = await call("GET", `/v1/sequences/${seq}`, "dev-auditor-key");
+    expect(state.json.status).toBe("sealed");
+    // The auditor may read, never revoke: the ledger refuses the auditor's session as it refuses the auditor's key.
+    const byAuditor = await auditor.evaluate(async (s) => {
+      const csrf = document.querySelector<HTMLMetaElement>('meta[name="baton-csrf"]')?.content ?? "";
+      const r = await fetch(`/console/api/sequences/${s}/revoke`, { method: "POST", headers: { "content-type": "application/json", "x-baton-csrf": csrf }, body: JSON.stringify({ reason: "x" }) });
+      return r.status;
+    }, paid);
+    expect(byAuditor).toBe(403);
+  }, 90_000);
+  it("an operator signs in with a passkey for its client id and handles signals through the analyst", async () => {
+    const ops = await enrolAndSignIn("ops", `${baton.origin}/console/sequences`);
+    await ops.goto(`${baton.origin}/console/signals?actor=agent-7`);
+    await ops.waitForSelector("#signals");
+    const act = (id: string, body: unknown, csrf = true) =>
+      ops.evaluate(
+        async ([i, b, withCsrf]) => {
+          const token = document.querySelector<HTMLMetaElement>('meta[name="baton-csrf"]')?.content ?? "";
+          const r = await fetch(`/console/api/signals/${i}/acknowledge`, { method: "POST", headers: { "content-type": "application/json", ...(withCsrf ? { "x-baton-csrf": token } : {}) }, body: JSON.stringify(b) });
+          return { status: r.status, json: await r.json() };
+        },
+        [id, body, csrf] as const,
+      );
+    // The analyst answers for the operator's session as for the operator's key.
+    expect((await act("sig_unknown", { actor: "agent-7" })).json.error.code).toBe("UNKNOWN_SEQUENCE");
+    expect((await act("sig_unknown", { actor: "agent-7" }, false)).status).toBe(403);
+    // An operator's session approves nothing.
+    const form = await (people.get("fran") as Page).evaluate(() => (window as any).batonConsole.lastForm);
+    expect((await submitFrom(ops, form.claims.seq, form)).json.error.code).toBe("FORBIDDEN");
   }, 60_000);
 });

@@ -30,6 +30,7 @@ const approvalRoute = documentedRoute({
 export function registerConsoleApprovals(app: OpenAPIHono<AppEnv>): void {
   app.openapi(approvalRoute, async (c) => {
     const session = await mutatingSession(c);
+    if (session.role !== "approver") throw new BatonError("FORBIDDEN", `role ${session.role} does not approve`);
     const { id } = c.req.valid("param");
     const { passkey } = c.req.valid("json");
     // The session names who is at the keyboard; the assertion names who signed. They are one

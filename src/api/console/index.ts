@@ -7,6 +7,7 @@ import { SequenceIdParam } from "../schemas.js";
 import type { AppEnv } from "../context.js";
 import { registerConsoleApprovals } from "./approvals.js";
 import { CONSOLE_CSS, pageHeaders } from "./layout.js";
+import { registerConsoleOperator } from "./operator.js";
 import { detailPage, enrolPage, queuePage, signInPage } from "./pages.js";
 import { CONSOLE_JS } from "./script.js";
 import { currentSession } from "./session.js";
@@ -25,6 +26,7 @@ const QUEUE_LIMIT = 50;
 export function registerConsole(app: OpenAPIHono<AppEnv>): void {
   registerConsoleSignIn(app);
   registerConsoleApprovals(app);
+  registerConsoleOperator(app);
 
   app.get("/console/console.js", (c) => c.body(CONSOLE_JS, 200, { ...pageHeaders("text/javascript; charset=utf-8"), "cache-control": "no-cache" }));
   app.get("/console/console.css", (c) => c.body(CONSOLE_CSS, 200, { ...pageHeaders("text/css; charset=utf-8"), "cache-control": "no-cache" }));
@@ -33,6 +35,7 @@ export function registerConsole(app: OpenAPIHono<AppEnv>): void {
   app.get("/console", async (c) => {
     const session = await currentSession(c);
     if (!session) return page(c, await signInPage());
+    if (session.role !== "approver") return c.redirect("/console/sequences", 303);
     const groups = c.get("config").approvers.get(session.principal)?.groups ?? [];
     const index = c.env.SEQUENCE_INDEX.get(c.env.SEQUENCE_INDEX.idFromName(SEQUENCE_INDEX_NAME));
     const pages = await Promise.all(groups.map((group) => index.list({ waiting: "approval", group, status: "active", limit: QUEUE_LIMIT })));
@@ -45,6 +48,7 @@ export function registerConsole(app: OpenAPIHono<AppEnv>): void {
   app.get("/console/sequences/:id", async (c) => {
     const session = await currentSession(c);
     if (!session) return c.redirect("/console", 303);
+    if (session.role !== "approver") return c.redirect(`/console/sequences/${c.req.param("id")}/timeline`, 303);
     const parsed = SequenceIdParam.safeParse({ id: c.req.param("id") });
     if (!parsed.success) return page(c, "<p>No such sequence.</p>", 404);
     const described = await sequenceStub(c.env.SEQUENCES, parsed.data.id).describe({ caller: { id: session.principal, role: "approver" } });

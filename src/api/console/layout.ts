@@ -61,6 +61,7 @@ main { max-width: 46rem; margin: 0 auto; padding: 1rem; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.1rem; margin-top: 1.5rem; }
 table { border-collapse: collapse; width: 100%; } th, td { text-align: left; padding: .35rem .5rem; border-bottom: 1px solid #ddd; vertical-align: top; }
 td code, pre { word-break: break-all; white-space: pre-wrap; }
+code, [role=status] { overflow-wrap: anywhere; }
 pre { background: #fff; border: 1px solid #ddd; padding: .75rem; font-size: .85rem; overflow-x: auto; }
 button { font: inherit; padding: .6rem 1.1rem; border-radius: .4rem; border: 1px solid #1d3557; background: #fff; cursor: pointer; min-height: 44px; }
 button.primary { background: #1d3557; color: #fff; } button.danger { border-color: #9b2226; color: #9b2226; }

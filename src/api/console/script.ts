@@ -110,6 +110,25 @@ export const CONSOLE_JS = String.raw`"use strict";
     }
   }
 
+  async function revoke() {
+    const reason = $("revoke-reason").value.trim();
+    if (!reason) return status("Give a reason for the revocation.", false);
+    if (!window.confirm("Revoke this sequence? It is sealed at once and cannot be resumed.")) return status("Not revoked.");
+    const result = await send("/console/api/sequences/" + $("seq").textContent + "/revoke", { reason });
+    if (result.status !== 200) return status(failure(result), false);
+    status("Revoked: " + result.json.decision + " " + (result.json.code ?? ""), true);
+    $("sequence-status").textContent = "sealed";
+  }
+
+  async function actOnSignal(button) {
+    const table = $("signals");
+    const party = table.dataset.actor ? { actor: table.dataset.actor } : { subject: table.dataset.subject };
+    const result = await send("/console/api/signals/" + encodeURIComponent(button.dataset.signal) + "/" + button.dataset.action, party);
+    if (result.status !== 200) return status(failure(result), false);
+    status("Signal " + (button.dataset.action === "clear" ? "cleared" : "acknowledged") + ".", true);
+    location.reload();
+  }
+
   async function signOut() {
     await send("/console/api/sign-out");
     location.assign("/console");
@@ -120,6 +139,8 @@ export const CONSOLE_JS = String.raw`"use strict";
   on("sign-in", signIn);
   on("enrol", enrol);
   on("sign-out", signOut);
+  on("revoke", revoke);
+  for (const button of document.querySelectorAll("button[data-signal]")) button.addEventListener("click", () => actOnSignal(button).catch((e) => status(String(e), false)));
   checkDigest().then(() => document.body.setAttribute("data-ready", "1"), (e) => status(String(e), false));
 })();
 `;

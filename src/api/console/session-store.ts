@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
+import type { ConsoleRole } from "../../ledger/console-principals.js";
 import { migrate } from "../../storage/migrate.js";
 
 /**
@@ -30,14 +31,14 @@ const Sha256 = z.string().regex(/^[A-Za-z0-9_-]{43}$/);
 const NewSessionSchema = z.object({
   tokenSha256: Sha256,
   principal: z.string().min(1).max(64),
-  role: z.enum(["approver"]),
+  role: z.enum(["approver", "operator", "orchestrator", "auditor"]),
   credentialId: z.string().min(1).max(1400),
   csrf: Sha256,
 });
 
 export interface ConsoleSession {
   principal: string;
-  role: "approver";
+  role: ConsoleRole;
   credential_id: string;
   csrf: string;
   expires_at: number;
@@ -102,7 +103,7 @@ export class ConsoleSessions extends DurableObject<Env> implements SessionStoreP
       )
       .toArray()[0];
     if (!row || row.expires_at <= Date.now()) return null;
-    return { principal: row.principal, role: "approver", credential_id: row.credential_id, csrf: row.csrf, expires_at: row.expires_at };
+    return { principal: row.principal, role: row.role as ConsoleRole, credential_id: row.credential_id, csrf: row.csrf, expires_at: row.expires_at };
   }
 
   async endSession(tokenSha256: string): Promise<void> {

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { base64url } from "jose";
 import { BatonError } from "../../errors.js";
+import { consolePrincipal } from "../../ledger/console-principals.js";
 import { sha256 } from "../../tokens/digest.js";
 import type { AppEnv } from "../context.js";
 import { type ConsoleSession, SESSION_TTL_MS, sessionStore } from "./session-store.js";
@@ -41,8 +42,8 @@ export async function currentSession(c: Context<AppEnv>): Promise<(ConsoleSessio
   if (!token || !TOKEN.test(token)) return null;
   const tokenSha256 = await sha256(token);
   const session = await sessionStore(c.env.CONSOLE_SESSIONS).session(tokenSha256);
-  // A person removed from the configuration is signed out with it.
-  if (!session || !c.get("config").approvers.has(session.principal)) return null;
+  // A person removed from the configuration, or given another role, is signed out with it.
+  if (!session || consolePrincipal(c.get("config"), session.principal)?.role !== session.role) return null;
   return { ...session, tokenSha256 };
 }
 

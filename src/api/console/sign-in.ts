@@ -3,6 +3,7 @@ import { type AuthenticationResponseJSON, verifyAuthenticationResponse } from "@
 import { base64url } from "jose";
 import { BatonError } from "../../errors.js";
 import { directoryStub } from "../../ledger/approver-protocol.js";
+import { consolePrincipal } from "../../ledger/console-principals.js";
 import { sha256 } from "../../tokens/digest.js";
 import { isCanonicalBase64url } from "../../tokens/jws.js";
 import type { AppEnv } from "../context.js";
@@ -74,7 +75,8 @@ export function registerConsoleSignIn(app: OpenAPIHono<AppEnv>): void {
     }
     const directory = directoryStub(c.env.APPROVERS);
     const stored = (await directory.list()).credentials.find((cred) => cred.credential_id === response.id);
-    if (!stored || stored.revoked_at !== null || !config.approvers.has(stored.approver)) {
+    const principal = stored && consolePrincipal(config, stored.approver);
+    if (!stored || !principal || stored.revoked_at !== null) {
       throw new BatonError("UNAUTHENTICATED", "this passkey is not enrolled (or was revoked)");
     }
     if (stored.rp_id !== config.passkeys.rp_id) throw new BatonError("UNAUTHENTICATED", "this passkey was enrolled for another relying party");
@@ -98,14 +100,14 @@ export function registerConsoleSignIn(app: OpenAPIHono<AppEnv>): void {
     const token = randomToken();
     const created = await sessionStore(c.env.CONSOLE_SESSIONS).createSession({
       tokenSha256: await sha256(token),
-      principal: stored.approver,
-      role: "approver",
+      principal: principal.id,
+      role: principal.role,
       credentialId: stored.credential_id,
       csrf: randomToken(),
     });
     setSessionCookie(c, token);
     // c.json, not a fresh Response: it carries the Set-Cookie header set on the context.
-    return c.json({ principal: stored.approver, expires_at: created.expires_at }, 200, { "cache-control": "no-store" });
+    return c.json({ principal: principal.id, role: principal.role, expires_at: created.expires_at }, 200, { "cache-control": "no-store" });
   });
 
   app.openapi(signOutRoute, async (c) => {
