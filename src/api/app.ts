@@ -9,6 +9,7 @@ import { registerDocs } from "./docs.js";
 import { fromHttpException, unmatchedRoute } from "./fallback.js";
 import { BEARER_DESCRIPTION } from "./openapi.js";
 import { json } from "./respond.js";
+import { registerApprovers, registerEnrolments } from "./routes/approvers.js";
 import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
 import { registerSignals } from "./routes/signals.js";
@@ -63,6 +64,8 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerRedeem(app);
   registerOutcomes(app);
   registerSignals(app);
+  registerApprovers(app);
+  registerEnrolments(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

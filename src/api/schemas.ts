@@ -3,6 +3,7 @@ import { boundedJsonObject } from "../json-shape.js";
 import { DelegatedGrantSchema } from "../ledger/delegated-grant.js";
 import { IDEMPOTENCY_KEY_MAX_CHARS, STAGE_MAX_GRANTS, TOKEN_MAX_BYTES } from "../limits.js";
 import { OFFLINE_REFUSAL_CODES } from "../policy/offline-refusals.js";
+import { PasskeyApprovalSchema } from "../tokens/passkey.js";
 
 /** The wire schemas of the HTTP API, declared once: they validate and they document. */
 
@@ -73,7 +74,22 @@ export const StartSequenceBody = z
   .openapi("StartSequence");
 
 export const EvidenceBody = z.object({ attestation: CompactJws }).strict().openapi("Evidence");
-export const ApprovalBody = z.object({ approval: CompactJws }).strict().openapi("Approval");
+/**
+ * Exactly one form: the JWS an approver's key signed, or the passkey form (the claims in the
+ * clear and a WebAuthn assertion over their digest, src/tokens/passkey.ts).
+ */
+export const ApprovalBody = z
+  .union([
+    z.object({ approval: CompactJws.openapi({ description: "an approval JWS (typ baton-approval+jwt) signed with a configured approver key" }) }).strict(),
+    z
+      .object({
+        passkey: PasskeyApprovalSchema.describe(
+          "the approval claims and a WebAuthn assertion (authenticator_data, client_data_json, signature, credential_id; base64url) whose challenge is base64url(SHA-256(RFC 8785 JSON of claims)), made with the approver's enrolled passkey",
+        ),
+      })
+      .strict(),
+  ])
+  .openapi("Approval");
 
 export const RedeemBody = z
   .object({

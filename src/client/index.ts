@@ -112,7 +112,7 @@ export function createClient(options: ClientOptions) {
         decision("POST", `${sequencePath(seq)}/evidence`, { attestation }, idempotent(opts.idempotencyKey)),
     },
     approver: {
-      submit: (seq: string, approval: z.input<typeof ApprovalBody>["approval"], opts: { idempotencyKey?: string } = {}) =>
+      submit: (seq: string, approval: Extract<z.input<typeof ApprovalBody>, { approval: unknown }>["approval"], opts: { idempotencyKey?: string } = {}) =>
         decision("POST", `${sequencePath(seq)}/approvals`, { approval }, idempotent(opts.idempotencyKey)),
     },
     tool: {

@@ -4,7 +4,7 @@ import { BatonError } from "../errors.js";
 import { CONFIG_MAX_BYTES } from "../limits.js";
 import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow, formatPath } from "../policy/compile.js";
 import { BUNDLED_EXAMPLE_CONFIG } from "./bundled.js";
-import { type Approver, type Client, ConfigSchema, type PublicJwk } from "./schema.js";
+import { type Approver, type Client, ConfigSchema, type Passkeys, type PublicJwk } from "./schema.js";
 
 export interface AttesterKey {
   attester: string;
@@ -27,6 +27,10 @@ export interface BatonConfig {
   attesterKeys: ReadonlyMap<string, AttesterKey>;
   /** Approver verification keys by kid: the person is the key's owner, never a name in the token. */
   approverKeys: ReadonlyMap<string, ApproverKey>;
+  /** Approvers by id: who may enrol a passkey, and the groups a passkey approval counts for. */
+  approvers: ReadonlyMap<string, Approver>;
+  /** The WebAuthn relying party of approvers' passkeys. */
+  passkeys: Passkeys;
   clients: readonly Client[];
   /** The analysis plane's detectors (signals are only consulted where workflows declare them). */
   detectors: readonly Detector[];
@@ -122,7 +126,18 @@ export async function parseConfig(input: unknown, source: BatonConfig["source"] 
   }
 
   if (issues.length > 0) throw new ConfigError(issues);
-  return { issuer: config.issuer, workflows, attesterKeys, approverKeys, clients: config.clients, detectors: config.detectors, source };
+  const approvers = new Map(config.approvers.map((approver) => [approver.id, approver]));
+  return {
+    issuer: config.issuer,
+    workflows,
+    attesterKeys,
+    approverKeys,
+    approvers,
+    passkeys: config.passkeys,
+    clients: config.clients,
+    detectors: config.detectors,
+    source,
+  };
 }
 
 export interface ConfigBindings {

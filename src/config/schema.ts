@@ -38,9 +38,34 @@ export const ApproverSchema = z.strictObject({
   description: z.string().max(500).optional(),
   subject: z.string().min(1).max(256).optional(),
   groups: z.array(Identifier).min(1).max(32),
-  keys: z.array(PublicJwkSchema).min(1).max(16),
+  /** JWS approval keys; none for an approver who approves only with enrolled passkeys. */
+  keys: z.array(PublicJwkSchema).max(16).default([]),
 });
 export type Approver = z.infer<typeof ApproverSchema>;
+
+/**
+ * The WebAuthn relying party approvers' passkeys are registered with and approvals are
+ * verified against: `rp_id` the registrable domain the console is served under, `origins` the
+ * exact origins (scheme, host, port) the console is served from. A passkey is bound to its RP
+ * ID, so changing `rp_id` orphans every enrolled credential.
+ */
+export const PasskeysSchema = z.strictObject({
+  rp_id: z.string().min(1).max(253).regex(/^[a-z0-9.-]+$/, "a lowercase domain, no scheme or port"),
+  rp_name: z.string().min(1).max(64).default("Baton"),
+  origins: z
+    .array(
+      z
+        .url({ protocol: /^https?$/ })
+        .max(256)
+        // clientDataJSON.origin is compared as a string: a path or a trailing slash would never match.
+        .refine((origin) => new URL(origin).origin === origin, "an origin: scheme, host and port, no path"),
+    )
+    .min(1)
+    .max(8),
+});
+export type Passkeys = z.infer<typeof PasskeysSchema>;
+/** Development defaults: `wrangler dev` on its default port. */
+export const DEVELOPMENT_PASSKEYS: Passkeys = { rp_id: "localhost", rp_name: "Baton", origins: ["http://localhost:8787"] };
 
 /** The roles a client can have, besides `tool:<id>` (one per tool server). */
 export const NAMED_ROLES = ["orchestrator", "agent", "auditor", "attester", "approver", "operator"] as const;
@@ -71,6 +96,7 @@ export const ConfigSchema = z
     attesters: z.array(AttesterSchema).max(256).default([]),
     approvers: z.array(ApproverSchema).max(1024).default([]),
     detectors: z.array(DetectorSchema).max(64).default([]),
+    passkeys: PasskeysSchema.default(DEVELOPMENT_PASSKEYS).describe("WebAuthn relying party of approvers' passkeys"),
     clients: z.array(ClientSchema).min(1).max(1024),
   })
   .superRefine((config, ctx) => {

@@ -4,6 +4,7 @@ import { IDEMPOTENCY_KEY_MAX_CHARS, STAGE_MAX_GRANTS } from "../limits.js";
 import { OFFLINE_REFUSAL_CODES } from "../policy/offline-refusals.js";
 import type { Act } from "../policy/types.js";
 import { ApprovalClaimsSchema } from "../tokens/approval.js";
+import { PasskeyApprovalSchema } from "../tokens/passkey.js";
 import { AttestationClaimsSchema } from "../tokens/attestation.js";
 import { CapabilityClaimsSchema } from "../tokens/capability.js";
 import { type LedgerAnswer, refused } from "./answers.js";
@@ -82,17 +83,22 @@ export const EvidenceInputSchema = z.object({
   idempotency: Idempotency,
 });
 
+const ApproverIdentitySchema = z.object({ id: z.string(), groups: z.array(z.string()), subject: z.string().optional() });
 export const ApprovalInputSchema = z.object({
   caller: CallerSchema,
-  approval: z.discriminatedUnion("ok", [
-    z.object({
+  approval: z.union([
+    z.strictObject({ ok: z.literal(true), kid: z.string(), digest: z.string(), approver: ApproverIdentitySchema, claims: ApprovalClaimsSchema }),
+    z.strictObject({
       ok: z.literal(true),
-      kid: z.string(),
+      method: z.literal("passkey"),
+      credential_id: z.string().min(1),
       digest: z.string(),
-      approver: z.object({ id: z.string(), groups: z.array(z.string()), subject: z.string().optional() }),
+      approver: ApproverIdentitySchema,
       claims: ApprovalClaimsSchema,
+      passkey: PasskeyApprovalSchema,
+      counter_regressed: z.literal(true).optional(),
     }),
-    z.object({ ok: z.literal(false), digest: z.string(), message: z.string() }),
+    z.strictObject({ ok: z.literal(false), digest: z.string(), message: z.string() }),
   ]),
   idempotency: Idempotency,
 });

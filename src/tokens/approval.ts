@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { checkEvidence, keysByKid } from "./evidence.js";
 import { TYP } from "./kinds.js";
+import type { UnverifiedPasskeyApproval } from "./passkey.js";
 
 const Seconds = z.int().nonnegative();
 
@@ -28,10 +29,31 @@ export interface ApproverIdentity {
 /**
  * A verified approval. The approver and their groups come from the key that
  * signed (configuration), never from the token, and are recorded as inputs.
+ * The passkey form carries the whole assertion (`passkey`), so the receipt keeps
+ * what `baton audit verify` re-verifies offline with the credential's public key.
  */
 export type ApprovalCheck =
   | { ok: true; kid: string; digest: string; approver: ApproverIdentity; claims: ApprovalClaims }
+  | PasskeyApprovalAccepted
   | { ok: false; digest: string; message: string };
+
+export interface PasskeyApprovalAccepted {
+  ok: true;
+  method: "passkey";
+  /** The registered credential that signed: the approver's, not revoked, when it was checked. */
+  credential_id: string;
+  digest: string;
+  approver: ApproverIdentity;
+  claims: ApprovalClaims;
+  /** The form as presented, its assertion verified. */
+  passkey: UnverifiedPasskeyApproval;
+  /**
+   * The authenticator's counter did not increase (WebAuthn L3 §6.1.1): a cloned authenticator,
+   * or this very assertion again. The gate refuses it after its jti check, so a replay gets
+   * REPLAY_NONCE and a fresh approval from a clone EVIDENCE_INVALID.
+   */
+  counter_regressed?: true;
+}
 
 /** An approver's key as configuration lists it: the approver is the key's owner. */
 export interface ApproverKeyEntry {

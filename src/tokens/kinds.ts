@@ -9,6 +9,8 @@ export const TYP = {
   receipt: "baton-receipt+jwt",
   head: "baton-head+jwt",
   signal: "baton-signal+jwt",
+  /** An entry of the approver directory's log: a passkey registered or revoked. */
+  credentialLog: "baton-credential-log+jwt",
 } as const;
 
 /** RFC 9449 §4.2: the `typ` of a DPoP proof (the agent's, not a Baton token kind). */

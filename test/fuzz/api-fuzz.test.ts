@@ -281,7 +281,8 @@ function fromSchema(raw: Schema, name = "", depth = 0): fc.Arbitrary<unknown> {
       return fc.array(fromSchema(schema.items ?? {}, name, depth + 1), { maxLength: 4 });
     case "string":
       if (schema.pattern) return fc.oneof(fc.stringMatching(new RegExp(schema.pattern)).map((s) => s.slice(0, 300)), junk);
-      return fc.oneof(fc.string({ minLength: schema.minLength ?? 0, maxLength: Math.min(schema.maxLength ?? 30, 30) }), junk);
+      // (a minimum above 30, as a passkey form's authenticator_data has, keeps its minimum)
+      return fc.oneof(fc.string({ minLength: schema.minLength ?? 0, maxLength: Math.max(schema.minLength ?? 0, Math.min(schema.maxLength ?? 30, 30)) }), junk);
     case "integer":
       return fc.oneof(fc.integer({ min: schema.minimum ?? -10, max: schema.maximum ?? 1000 }), fc.integer());
     case "number":

@@ -35,13 +35,32 @@ export interface SoftAssertion {
   signature: string;
 }
 
+/** The bends of a registration: everything an assertion can bend, and the AAGUID. */
+export interface SoftRegistrationOptions extends Omit<SoftAssertionOptions, "clientDataJSON"> {
+  aaguid?: Uint8Array;
+}
+
+/** A registration response as PublicKeyCredential.toJSON() gives it (WebAuthn L3 §5.1.8). */
+export interface SoftRegistration {
+  id: string;
+  rawId: string;
+  type: "public-key";
+  response: { clientDataJSON: string; attestationObject: string; transports: string[] };
+  clientExtensionResults: Record<string, never>;
+}
+
 export interface SoftAuthenticator {
   rpId: string;
   origin: string;
   /** What enrolment stores: the credential id and the COSE public key, both base64url. */
   credential: { id: string; publicKey: string; counter: number };
   assert(challenge: string, options?: SoftAssertionOptions): Promise<SoftAssertion>;
+  /** The answer to navigator.credentials.create() for `challenge`: attestation "none", attested credential data in authData. */
+  register(challenge: string, options?: SoftRegistrationOptions): Promise<SoftRegistration>;
 }
+
+/** authenticatorData flag AT (WebAuthn L3 §6.1): attested credential data follows the counter. */
+export const FLAG_AT = 0x40;
 
 const encoder = new TextEncoder();
 
@@ -74,7 +93,48 @@ export async function createSoftAuthenticator(options: { rpId: string; origin: s
         signature: base64url.encode(derSignature(p1363)),
       };
     },
+    async register(challenge, bend = {}) {
+      const credentialId = base64url.decode(id);
+      const authenticatorData = concat(
+        await sha256Bytes(encoder.encode(bend.rpId ?? options.rpId)),
+        Uint8Array.of(bend.flags ?? FLAG_UP | FLAG_UV | FLAG_AT),
+        uint32(bend.counter ?? counter),
+        bend.aaguid ?? new Uint8Array(16),
+        Uint8Array.of(credentialId.length >> 8, credentialId.length & 0xff),
+        credentialId,
+        coseEc2PublicKey(raw),
+      );
+      const clientDataJSON = JSON.stringify({
+        type: bend.type ?? "webauthn.create",
+        challenge,
+        origin: bend.origin ?? options.origin,
+        crossOrigin: bend.crossOrigin ?? false,
+      });
+      return {
+        id,
+        rawId: id,
+        type: "public-key",
+        response: {
+          clientDataJSON: base64url.encode(encoder.encode(clientDataJSON)),
+          attestationObject: base64url.encode(noneAttestationObject(authenticatorData)),
+          transports: ["internal"],
+        },
+        clientExtensionResults: {},
+      };
+    },
   };
+}
+
+/**
+ * The attestation object of format "none" (WebAuthn L3 §6.5.4, §8.7), CBOR by hand for the
+ * reason coseEc2PublicKey gives: map(3) {"fmt": "none", "attStmt": {}, "authData": bstr}, the
+ * keys in CTAP2 canonical order (shorter first).
+ */
+export function noneAttestationObject(authData: Uint8Array): Uint8Array {
+  const text = (value: string) => concat(Uint8Array.of(0x60 + value.length), encoder.encode(value)); // text(< 24)
+  const bytes = (value: Uint8Array) =>
+    value.length < 256 ? concat(Uint8Array.of(0x58, value.length), value) : concat(Uint8Array.of(0x59, value.length >> 8, value.length & 0xff), value);
+  return concat(Uint8Array.of(0xa3), text("fmt"), text("none"), text("attStmt"), Uint8Array.of(0xa0), text("authData"), bytes(authData));
 }
 
 /**

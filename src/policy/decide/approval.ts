@@ -16,6 +16,11 @@ export function decideApproval(context: DecisionContext, request: RequestOf<"app
   const pending = pendingGate(context, "approval", claims);
   if ("outcome" in pending) return pending.outcome;
   const { gate } = pending;
+  // After the jti check: the same assertion again is REPLAY_NONCE; a fresh approval whose
+  // authenticator counter went back is a cloned authenticator.
+  if ("counter_regressed" in check && check.counter_regressed) {
+    return deny("EVIDENCE_INVALID", "the passkey's signature counter did not increase: the authenticator may be cloned");
+  }
   const required = gate.approvals;
   if (!required) return deny("EVIDENCE_INVALID", "the pending gate takes no approvals");
 

@@ -8,6 +8,7 @@ import type { AppEnv } from "../../context.js";
 import { authedRoute } from "../../openapi.js";
 import { answer } from "../../respond.js";
 import { ApprovalBody, EvidenceBody, IdempotencyHeader, SequenceIdParam } from "../../schemas.js";
+import { passkeyApprovalCheck } from "./passkey-approval.js";
 import { decisionResponse } from "./shared.js";
 
 const evidenceRoute = authedRoute({
@@ -31,7 +32,7 @@ const approvalRoute = authedRoute({
   method: "post",
   path: "/v1/sequences/{id}/approvals",
   summary:
-    "Submit an approval (or a rejection) signed by an approver's key; ESCALATE (202) while the gate waits for more, the next capability when it completes the quorum",
+    "Submit an approval (or a rejection) signed by an approver's key or made with their enrolled passkey; ESCALATE (202) while the gate waits for more, the next capability when it completes the quorum",
   middleware: [requireCaller()] as const,
   request: {
     params: SequenceIdParam,
@@ -68,13 +69,14 @@ export function registerApprovals(app: OpenAPIHono<AppEnv>): void {
     const body = c.req.valid("json");
     const key = c.req.valid("header")["idempotency-key"];
     const ledger = sequenceStub(c.env.SEQUENCES, id);
-    const approval = await checkApproval(body.approval, c.get("config").approverKeys);
-    return answer(
-      await ledger.approval({
-        caller: c.get("caller"),
-        approval,
-        idempotency: key ? { key, requestDigest: await digestJson({ op: "approval", id, body }) } : undefined,
-      }),
-    );
+    const passkey = "passkey" in body ? await passkeyApprovalCheck(c, body.passkey) : null;
+    const approval = passkey ? passkey.check : await checkApproval((body as { approval: string }).approval, c.get("config").approverKeys);
+    const decided = await ledger.approval({
+      caller: c.get("caller"),
+      approval,
+      idempotency: key ? { key, requestDigest: await digestJson({ op: "approval", id, body }) } : undefined,
+    });
+    await passkey?.afterDecision();
+    return answer(decided);
   });
 }
