@@ -4,6 +4,7 @@ export { SequenceLedger } from "./ledger/sequence-ledger.js";
 export { DevKeyVault } from "./config/dev-key-vault.js";
 export { ActivityAnalyst } from "./analysis/analyst.js";
 export { ApproverDirectory } from "./ledger/approver-directory.js";
+export { SequenceIndex } from "./ledger/sequence-index.js";
 
 const app = createApp();
 

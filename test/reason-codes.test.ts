@@ -370,7 +370,7 @@ describe("reason codes", () => {
     const { seq, capability } = await start("deployment");
     const cases: [string, string, string][] = [
       ["GET", "/v1/redeem", "POST"],
-      ["PUT", "/v1/sequences", "POST"],
+      ["PUT", "/v1/sequences", "GET, HEAD, POST"],
       ["DELETE", `/v1/sequences/${seq}`, "GET, HEAD"],
       ["GET", `/v1/sequences/${seq}/evidence`, "POST"],
       ["PATCH", "/openapi.json", "GET, HEAD"],

@@ -1,4 +1,5 @@
 import { ACTIVITY_INDEX_SCHEMA } from "./activity-index.js";
+import { SIGNAL_NOTIFY_SCHEMA } from "./signal-notify.js";
 
 /** The analyst's storage, numbered and append-only: never edit a shipped entry (see storage/migrate.ts). */
 export const ANALYST_MIGRATIONS = [
@@ -26,4 +27,6 @@ export const ANALYST_MIGRATIONS = [
    CREATE TABLE party (id INTEGER PRIMARY KEY CHECK (id = 1), scope TEXT NOT NULL);
    CREATE INDEX signals_in_force ON signals (expires_at);
    DROP TABLE events;`,
+  // 4: the outbox of "signal" webhooks (signal-notify.ts); AUTOINCREMENT, so a position is never reused after the delivered rows are deleted.
+  SIGNAL_NOTIFY_SCHEMA,
 ];

@@ -13,6 +13,7 @@ import type { Detector } from "../config/detector-schema.js";
 import { ActivityIndex } from "./activity-index.js";
 import { ANALYST_MIGRATIONS } from "./analyst-migrations.js";
 import { takeDelivery } from "./intake.js";
+import { deliverSignalEvents, queueSignalEvents, signalEventsDue } from "./signal-notify.js";
 import { type LogEntry, appendLog, logHead, readLog, signLogEntry } from "./signal-log.js";
 import {
   EXPIRY_BATCH,
@@ -91,25 +92,29 @@ export class ActivityAnalyst extends DurableObject<Env> {
       return takeDelivery(this.#sql, this.#index, detectors, input.seq, delivered, { after: input.after, through: input.through });
     });
     await this.#emitPending(config, keyring, input.scope);
-    if (!this.#pruneScheduled) {
+    if (signalEventsDue(this.#sql, config, Date.now())) await this.ctx.storage.setAlarm(Date.now());
+    else if (!this.#pruneScheduled) {
       this.#pruneScheduled = true;
       if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + PRUNE_EVERY_MS);
     }
     return { through };
   }
 
-  /** Prunes what the detectors no longer need and expired signals, in batches; signs any finding a crash left pending. */
+  /** Sends queued signal webhooks; prunes what the detectors no longer need and expired signals, in batches; signs any finding a crash left pending. */
   override async alarm(): Promise<void> {
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     const scope = this.#scope();
     if (scope === null) return; // never delivered to: nothing to prune
     await this.#emitPending(config, keyring, scope);
+    const fetcher = (url: string, init: RequestInit) => fetch(url, init);
+    const retryAt = await deliverSignalEvents(this.#sql, { config, keyring, scope, fetcher, now: Date.now() });
     const more = this.ctx.storage.transactionSync(() => {
       const expired = deleteExpiredSignals(this.#sql, Math.floor(Date.now() / 1000));
       return this.#index.prune(watching(config, scope)) || expired >= EXPIRY_BATCH;
     });
     this.#pruneScheduled = more;
     if (more) await this.ctx.storage.setAlarm(Date.now());
+    else if (retryAt !== null) await this.ctx.storage.setAlarm(retryAt);
   }
 
   /** Signals still in force (not cleared, not expired), of the given detectors only. */
@@ -209,6 +214,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
       }
       this.ctx.storage.transactionSync(() => {
         insertSignals(this.#sql, signals);
+        queueSignalEvents(this.#sql, config, signals);
         appendLog(this.#sql, logged);
         for (const { key } of pending) this.#sql.exec("DELETE FROM pending_findings WHERE key = ?", key);
       });

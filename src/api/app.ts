@@ -14,6 +14,7 @@ import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
 import { registerSignals } from "./routes/signals.js";
 import { registerRedeem } from "./routes/redeem.js";
+import { registerSequenceList } from "./routes/sequence-list.js";
 import { registerSequences } from "./routes/sequences/index.js";
 import { registerWorkflows } from "./routes/workflows.js";
 
@@ -61,6 +62,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerDiscovery(app);
   registerWorkflows(app);
   registerSequences(app);
+  registerSequenceList(app);
   registerRedeem(app);
   registerOutcomes(app);
   registerSignals(app);

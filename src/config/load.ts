@@ -4,7 +4,7 @@ import { BatonError } from "../errors.js";
 import { CONFIG_MAX_BYTES } from "../limits.js";
 import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow, formatPath } from "../policy/compile.js";
 import { BUNDLED_EXAMPLE_CONFIG } from "./bundled.js";
-import { type Approver, type Client, ConfigSchema, type Passkeys, type PublicJwk } from "./schema.js";
+import { type Approver, type Client, ConfigSchema, type Passkeys, type PublicJwk, type Webhook } from "./schema.js";
 
 export interface AttesterKey {
   attester: string;
@@ -34,6 +34,8 @@ export interface BatonConfig {
   clients: readonly Client[];
   /** The analysis plane's detectors (signals are only consulted where workflows declare them). */
   detectors: readonly Detector[];
+  /** Endpoints notified of escalations, seals, revocations and signals. */
+  webhooks: readonly Webhook[];
   source: "binding" | "bundled-examples";
 }
 
@@ -51,7 +53,11 @@ export class ConfigError extends Error {
 }
 
 /** Validates a configuration document and compiles its workflows and keys. */
-export async function parseConfig(input: unknown, source: BatonConfig["source"] = "binding"): Promise<BatonConfig> {
+export async function parseConfig(
+  input: unknown,
+  source: BatonConfig["source"] = "binding",
+  { development = false }: { development?: boolean } = {},
+): Promise<BatonConfig> {
   const parsed = ConfigSchema.safeParse(input);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message })));
@@ -109,6 +115,12 @@ export async function parseConfig(input: unknown, source: BatonConfig["source"] 
     }
   }
 
+  // Plain http reaches only the loopback (the schema), and only a development deployment:
+  // a production event must not cross any network unencrypted.
+  config.webhooks.forEach((webhook, w) => {
+    if (!development && new URL(webhook.url).protocol !== "https:") issues.push({ path: `webhooks[${w}].url`, message: "https required outside development" });
+  });
+
   // A gate that asks for more approvers than its group has could never open.
   for (const [index, compiled] of compiledAt.entries()) {
     compiled?.gates.forEach((gate, g) => {
@@ -136,6 +148,7 @@ export async function parseConfig(input: unknown, source: BatonConfig["source"] 
     passkeys: config.passkeys,
     clients: config.clients,
     detectors: config.detectors,
+    webhooks: config.webhooks,
     source,
   };
 }
@@ -169,7 +182,7 @@ async function readConfig(env: ConfigBindings): Promise<BatonConfig> {
       // The examples carry published development credentials: never serve them in production.
       throw new ConfigError([{ path: "BATON_CONFIG", message: "required outside development" }]);
     }
-    return parseConfig(BUNDLED_EXAMPLE_CONFIG, "bundled-examples");
+    return parseConfig(BUNDLED_EXAMPLE_CONFIG, "bundled-examples", { development: true });
   }
   if (raw.length > CONFIG_MAX_BYTES) {
     throw new ConfigError([{ path: "BATON_CONFIG", message: `larger than ${CONFIG_MAX_BYTES} bytes` }]);
@@ -180,7 +193,7 @@ async function readConfig(env: ConfigBindings): Promise<BatonConfig> {
   } catch (error) {
     throw new ConfigError([{ path: "BATON_CONFIG", message: `not JSON: ${(error as Error).message}` }]);
   }
-  return parseConfig(json, "binding");
+  return parseConfig(json, "binding", { development: env.BATON_ENV === "development" });
 }
 
 /**

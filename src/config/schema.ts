@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { DetectorSchema } from "./detector-schema.js";
 import { Identifier } from "../policy/workflow-schema.js";
+import { WEBHOOK_EVENTS } from "../tokens/event.js";
 
 /**
  * A public verification key. Private members are refused: configuration is
@@ -87,6 +88,27 @@ export const ClientSchema = z.strictObject({
 });
 export type Client = z.infer<typeof ClientSchema>;
 
+/** Hosts a webhook may reach over plain http, and only in development (load.ts): the machine itself. */
+export const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"] as const;
+
+/**
+ * An endpoint Baton POSTs signed events to (README: Webhooks). https, or http to the
+ * loopback in development; no credentials in the URL (they would sit in the configuration).
+ */
+export const WebhookSchema = z.strictObject({
+  id: Identifier,
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .refine((u) => {
+      const url = new URL(u);
+      return url.protocol === "https:" || (LOOPBACK_HOSTS as readonly string[]).includes(url.hostname);
+    }, "https, or http to localhost in development")
+    .refine((u) => new URL(u).username === "" && new URL(u).password === "", "no credentials in the URL"),
+  events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).max(WEBHOOK_EVENTS.length),
+});
+export type Webhook = z.infer<typeof WebhookSchema>;
+
 /** The whole deployment configuration, as carried by the BATON_CONFIG binding. */
 export const ConfigSchema = z
   .strictObject({
@@ -97,6 +119,7 @@ export const ConfigSchema = z
     approvers: z.array(ApproverSchema).max(1024).default([]),
     detectors: z.array(DetectorSchema).max(64).default([]),
     passkeys: PasskeysSchema.default(DEVELOPMENT_PASSKEYS).describe("WebAuthn relying party of approvers' passkeys"),
+    webhooks: z.array(WebhookSchema).max(16).default([]),
     clients: z.array(ClientSchema).min(1).max(1024),
   })
   .superRefine((config, ctx) => {
@@ -104,6 +127,7 @@ export const ConfigSchema = z
     unique(config.approvers.map((a) => a.id), ["approvers"], "approver id", ctx);
     unique(config.detectors.map((d) => d.id), ["detectors"], "detector id", ctx);
     unique(config.clients.map((c) => c.id), ["clients"], "client id", ctx);
+    unique(config.webhooks.map((w) => w.id), ["webhooks"], "webhook id", ctx);
     unique(config.clients.map((c) => c.key_sha256), ["clients"], "client key", ctx, "key_sha256");
     const kids = new Set<string>();
     for (const list of ["attesters", "approvers"] as const) {

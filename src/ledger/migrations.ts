@@ -66,4 +66,8 @@ export const MIGRATIONS: readonly string[] = [
   // 5: whether a receipt is activity the analysis plane reads (an allowed redeem); NULL for
   // receipts written before: unknown, so still delivered.
   "ALTER TABLE receipts ADD COLUMN activity INTEGER;",
+  // 6: the outbox's retry state per target: failed attempts since its last acknowledgement,
+  // and when (ms) it is tried next; 0/0 for a target that is not failing.
+  `ALTER TABLE delivery ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE delivery ADD COLUMN next_at INTEGER NOT NULL DEFAULT 0;`,
 ];

@@ -15,6 +15,7 @@ import { compiledWorkflow } from "./compiled.js";
 import { describeSequence } from "./describe.js";
 import { mintCapability } from "./mint.js";
 import { deliverOutbox } from "./outbox.js";
+import { outboxTargets, outboxWants } from "./outbox-targets.js";
 import {
   ApprovalInputSchema,
   type Caller,
@@ -45,9 +46,6 @@ interface MutationOptions {
   operation?: SequenceOperation;
   idempotency?: Idempotency | undefined;
 }
-
-/** The pause before retrying a failed delivery to the analysis plane. */
-const DELIVERY_RETRY_MS = 2_000;
 
 /**
  * One sequence's single source of truth: record, stage ledger, nonces, seal and
@@ -252,19 +250,20 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
       ...(run.create ? { create: { record: state.record, workflowDefinition: stored.workflowDefinition } } : {}),
       now,
     });
-    // The outbox is the chain itself: an alarm hands new activity to the analysis plane.
-    // Other receipts wait in it (the analysts do not read them) and move the cursor with the next.
-    if (activity && config.detectors.length > 0) await this.ctx.storage.setAlarm(now);
+    // The outbox is the chain itself: an alarm hands new receipts to the targets that want them
+    // (outbox-targets.ts). Others wait in it and move the cursors with the next.
+    if (outboxWants(config, claims, activity)) await this.ctx.storage.setAlarm(now);
     return answer;
   }
 
-  /** Delivers committed receipts to the analysis plane (outbox.ts); a failure retries from the cursor. */
+  /** Delivers committed receipts to the outbox's targets (outbox.ts); each failing one retries from its cursor, with backoff. */
   override async alarm(): Promise<void> {
     const stored = this.#store.load();
     if (!stored) return;
-    const { retry, more } = await deliverOutbox(this.#store, this.env.ANALYSTS, stored.record, await loadConfig(this.env));
-    if (retry) await this.ctx.storage.setAlarm(Date.now() + DELIVERY_RETRY_MS);
-    else if (more) await this.ctx.storage.setAlarm(Date.now());
+    const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
+    const bindings = { analysts: this.env.ANALYSTS, index: this.env.SEQUENCE_INDEX, keyring, fetcher: (url: string, init: RequestInit) => fetch(url, init) };
+    const next = await deliverOutbox(this.ctx.storage.sql, outboxTargets(config, stored.record, bindings), Date.now());
+    if (next) await this.ctx.storage.setAlarm(next.at);
   }
 
   #refuse(stored: StoredSequence | null, caller: Caller, operation: SequenceOperation): LedgerAnswer | null {

@@ -147,39 +147,10 @@ export class LedgerStore {
     return row ? { requestDigest: row.request_digest, answer: storedAnswer(row.status, row.body) } : null;
   }
 
-  /** How far (n) a delivery target has taken this chain; -1 for nothing yet. */
-  delivered(target: string): number {
-    return this.#sql.exec<{ through: number }>("SELECT through FROM delivery WHERE target = ?", target).toArray()[0]?.through ?? -1;
-  }
-
-  setDelivered(target: string, through: number): void {
-    this.#sql.exec(
-      "INSERT INTO delivery (target, through) VALUES (?, ?) ON CONFLICT (target) DO UPDATE SET through = MAX(through, excluded.through)",
-      target,
-      through,
-    );
-  }
-
   receipts(after: number, limit: number): { n: number; jws: string }[] {
     return this.#sql
       .exec<{ n: number; jws: string }>("SELECT n, jws FROM receipts WHERE n > ? ORDER BY n LIMIT ?", after, limit)
       .toArray();
-  }
-
-  /**
-   * The outbox for the analysis plane: after `after`, the receipts it reads (allowed
-   * redeems, and any written before that was recorded) and how far the page reaches.
-   */
-  outbox(after: number, limit: number): { through: number; receipts: string[]; full: boolean } | null {
-    const rows = this.#sql
-      .exec<{ n: number; jws: string | null }>(
-        "SELECT n, CASE WHEN activity IS 0 THEN NULL ELSE jws END AS jws FROM receipts WHERE n > ? ORDER BY n LIMIT ?",
-        after,
-        limit,
-      )
-      .toArray();
-    const last = rows.at(-1);
-    return last ? { through: last.n, receipts: rows.flatMap((r) => (r.jws === null ? [] : [r.jws])), full: rows.length === limit } : null;
   }
 
   /**

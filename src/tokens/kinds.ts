@@ -11,6 +11,8 @@ export const TYP = {
   signal: "baton-signal+jwt",
   /** An entry of the approver directory's log: a passkey registered or revoked. */
   credentialLog: "baton-credential-log+jwt",
+  /** A webhook notification (escalated, sealed, revoked, signal). */
+  event: "baton-event+jwt",
 } as const;
 
 /** RFC 9449 §4.2: the `typ` of a DPoP proof (the agent's, not a Baton token kind). */

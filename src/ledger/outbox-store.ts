@@ -1,0 +1,60 @@
+/** One committed receipt as the outbox reads it. `activity` is NULL for receipts written before it was recorded. */
+export interface OutboxRow {
+  n: number;
+  jws: string;
+  activity: number | null;
+}
+
+/** A target's cursor (`through`: the last n it acknowledged, -1 for none) and its retry state. */
+export interface DeliveryState {
+  through: number;
+  attempts: number;
+  nextAt: number;
+}
+
+/**
+ * The SQL of the ledger's outbox: the chain itself is the outbox (receipts after a
+ * target's cursor), and the `delivery` table holds one cursor per target. Written
+ * outside a decision's transaction: a cursor only ever moves forward (MAX), so a
+ * late or repeated write cannot take a target back over what it acknowledged.
+ */
+export class OutboxStore {
+  readonly #sql: SqlStorage;
+
+  constructor(sql: SqlStorage) {
+    this.#sql = sql;
+  }
+
+  state(target: string): DeliveryState {
+    const row = this.#sql
+      .exec<{ through: number; attempts: number; next_at: number }>("SELECT through, attempts, next_at FROM delivery WHERE target = ?", target)
+      .toArray()[0];
+    return row ? { through: row.through, attempts: row.attempts, nextAt: row.next_at } : { through: -1, attempts: 0, nextAt: 0 };
+  }
+
+  /** The receipts after `after`, oldest first, at most `limit`. */
+  page(after: number, limit: number): OutboxRow[] {
+    return this.#sql
+      .exec<{ n: number; jws: string; activity: number | null }>("SELECT n, jws, activity FROM receipts WHERE n > ? ORDER BY n LIMIT ?", after, limit)
+      .toArray();
+  }
+
+  /** Records how far a target acknowledged, and its retry state (0/0 once it is healthy). */
+  record(target: string, state: DeliveryState): void {
+    this.#sql.exec(
+      `INSERT INTO delivery (target, through, attempts, next_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (target) DO UPDATE SET through = MAX(through, excluded.through), attempts = excluded.attempts, next_at = excluded.next_at`,
+      target,
+      state.through,
+      state.attempts,
+      state.nextAt,
+    );
+  }
+
+  /** When the earliest failing one of `targets` is due again, if any is failing (a target no longer configured waits for nothing). */
+  nextRetry(targets: readonly string[]): number | null {
+    return this.#sql
+      .exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM delivery WHERE attempts > 0 AND target IN (SELECT value FROM json_each(?))", JSON.stringify(targets))
+      .one().at;
+  }
+}
