@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { base64url } from "jose";
 import { PasskeyApprovalAuditor } from "../src/audit/passkey-approvals.js";
 import { compileWorkflow } from "../src/policy/compile.js";
 import { replayChain } from "../src/audit/replay.js";
@@ -73,9 +74,12 @@ describe("the audit of passkey approvals", () => {
     const tampered = await resigned(bundle.receipts, (claims) => {
       if (!isPasskeyApproval(claims)) return;
       const form = approvalOf(claims).passkey;
-      // one bit of the signature's last byte: still DER, no longer the person's signature
-      const last = form.signature.at(-1) === "A" ? "B" : "A";
-      form.signature = `${form.signature.slice(0, -1)}${last}`;
+      // one bit of the signature's last byte, re-encoded canonically: still DER, no longer the
+      // person's signature (editing the last base64url character instead can leave a
+      // non-canonical spelling, which the form's schema refuses before any verification)
+      const bytes = base64url.decode(form.signature);
+      bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+      form.signature = base64url.encode(bytes);
     });
     expect(await audit(tampered, bundle.credentials)).toMatch(/assertion does not verify/);
   });
