@@ -7,7 +7,8 @@ import { outboxWants, webhookTarget } from "../src/ledger/outbox-targets.js";
 import { loadKeyring } from "../src/config/keyring.js";
 import { RETRY_MAX_DELAY_MS, retryDelayMs } from "../src/outbound.js";
 import { sha256 } from "../src/tokens/digest.js";
-import { KEY, PARAMS, api, approve, attest, claimsOf, jwksLookup, receipts, start, submitEvidence } from "./helpers.js";
+import { indexTarget } from "../src/ledger/outbox-targets.js";
+import { KEY, PARAMS, api, approve, attest, claimsOf, jwksLookup, receipts, redeem, start, submitEvidence } from "./helpers.js";
 
 /**
  * A receiver that answers with `statuses` in turn (then 200), and keeps every request
@@ -126,6 +127,39 @@ describe("the ledger's outbox: targets with their own cursors", () => {
     const [onlyRevoked] = await hooks({ id: "only-revoked", events: ["revoked"] });
     await deliver(seq, [onlyRevoked!.target], 1);
     expect(onlyRevoked!.acknowledged().map((e) => e.event)).toEqual(["revoked"]);
+  });
+
+  it("the redeem that seals is an event and reaches the index; the redeems before it are skipped undecoded", async () => {
+    const { seq, capability } = await start("deployment");
+    expect((await redeem(KEY.deployer, capability, "deploy.canary", { ...PARAMS.deployment, percent: 5 })).status).toBe(200);
+    const passed = await attest({ seq, stage: "canary", type: "canary_passed", facts: { ...PARAMS.deployment, error_rate: 0.001 } });
+    const advanced = await submitEvidence(seq, passed);
+    expect((await redeem(KEY.deployer, advanced.body.capability, "deploy.rollout", PARAMS.deployment)).body.sealed).toBe(true);
+    const [hook] = await hooks({ id: "seals" });
+    const decoded = new Set<number>();
+    const counting: DeliveryTarget = {
+      ...hook!.target,
+      wants: (r) => {
+        const claims = r.claims;
+        r.claims = () => {
+          decoded.add(r.n);
+          return claims();
+        };
+        return hook!.target.wants(r);
+      },
+    };
+    await deliver(seq, [counting], 1);
+    expect(hook!.acknowledged().map((e) => [e.event, e.n])).toEqual([["sealed", 3]]);
+    // start, the canary redeem (skipped: an allowed redeem that is not the last), the advance, the sealing rollout.
+    expect([...decoded]).toEqual([0, 2, 3]);
+
+    const named = () => env.SEQUENCE_INDEX.get(env.SEQUENCE_INDEX.idFromName(`seal-${seq}`));
+    const record = { seq, workflowId: "deployment", workflow: "h", params: {}, subject: "user:alice", actor: "agent-7", orchestrator: "orchestrator", createdAt: 1 };
+    // The stub is made inside the ledger, as its alarm makes it (a stub is bound to the object that made it).
+    await runInDurableObject(ledger(seq), (_i, state) => deliverOutbox(state.storage.sql, [indexTarget(named(), record)], 1));
+    const index = named();
+    const rows = await runInDurableObject(index, (_i, state) => state.storage.sql.exec("SELECT status, seal_reason, stage, through FROM sequences").toArray());
+    expect(rows).toEqual([{ status: "sealed", seal_reason: "completed", stage: "rollout", through: 3 }]);
   });
 
   it("backoff doubles from 2 s and stops growing at 10 min", () => {

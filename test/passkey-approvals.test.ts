@@ -139,6 +139,22 @@ describe("passkey approvals", () => {
     expect((await approveWithPasskey(seq, "fran", fran)).status).toBe(200);
   });
 
+  it("test_stale_passkey_approval: an approval older than the gate's max_age is EVIDENCE_STALE, one from the future too", async () => {
+    const fran = await enrolPasskey("fran");
+    const seq = await reimbursement();
+    const now = Math.floor(Date.now() / 1000);
+    expect((await approveWithPasskey(seq, "fran", fran, { iat: now - 86_400 - 600 })).body.error.code).toBe("EVIDENCE_STALE");
+    expect((await approveWithPasskey(seq, "fran", fran, { iat: now + 3_600 })).body.error.code).toBe("EVIDENCE_STALE");
+    expect((await approveWithPasskey(seq, "fran", fran)).status).toBe(200);
+  });
+
+  it("the OpenAPI document shows both forms of an approval", async () => {
+    const { api } = await import("./helpers.js");
+    const { body } = await api("GET", "/openapi.json");
+    const forms = body.components.schemas.Approval.anyOf.map((s: { properties: Record<string, unknown> }) => Object.keys(s.properties));
+    expect(forms).toEqual([["approval"], ["passkey"]]);
+  });
+
   it("a body with both forms, or neither, is INVALID_REQUEST", async () => {
     const fran = await enrolPasskey("fran");
     const seq = await reimbursement();

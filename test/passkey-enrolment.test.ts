@@ -86,6 +86,22 @@ describe("enrolment", () => {
     expect((await enrolmentOptions("short")).body.error.code).toBe("INVALID_REQUEST");
   });
 
+  it("an operator may choose the link's lifetime, within 60 seconds to an hour", async () => {
+    const short = await issueEnrolment("alice", { ttl_seconds: 120 });
+    expect(short.status).toBe(201);
+    expect(short.body.expires_at).toBeLessThanOrEqual(Date.now() / 1000 + 121);
+    expect((await issueEnrolment("alice", { ttl_seconds: 5 })).body.error.code).toBe("INVALID_REQUEST");
+    expect((await issueEnrolment("alice", { ttl_seconds: 7200 })).body.error.code).toBe("INVALID_REQUEST");
+    expect((await issueEnrolment("alice", { other: 1 })).body.error.code).toBe("INVALID_REQUEST");
+  });
+
+  it("the directory refuses a malformed call at its own boundary, and stores nothing", async () => {
+    const stub = env.APPROVERS.get(env.APPROVERS.idFromName("approvers"));
+    const refused = await stub.issueEnrolment({ approver: "alice", operator: "ops", tokenSha256: "short", ttlSeconds: 900 });
+    expect(refused).toMatchObject({ ok: false, code: "INVALID_REQUEST" });
+    expect(await stub.credential({ approver: "alice", credentialId: "" })).toMatchObject({ ok: false, code: "INVALID_REQUEST" });
+  });
+
   it("only an operator issues links and revokes; the listing is for auditors and operators", async () => {
     for (const key of [KEY.orchestrator, KEY.auditor, KEY.approvals]) expect((await issueEnrolment("alice", undefined, key)).status).toBe(403);
     expect((await issueEnrolment("alice", undefined, "nope")).status).toBe(401);

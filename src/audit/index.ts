@@ -10,3 +10,5 @@ export { isCompactJws, verifyJws } from "../tokens/jws.js";
 export { DPOP_TYP, EVIDENCE_ALGORITHMS, TYP } from "../tokens/kinds.js";
 export { approvalDigest, generateApproverKey, signApproval } from "../tokens/approval-signing.js";
 export type { HeadClaims, ReceiptClaims } from "../tokens/receipt.js";
+export { type CredentialListing, PasskeyApprovalAuditor, passkeyApprovalOf } from "./passkey-approvals.js";
+export { verifyCredentialLog } from "../tokens/credential-log.js";

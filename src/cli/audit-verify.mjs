@@ -1,14 +1,16 @@
 // `baton audit verify`: every signature and link of an export, then every decision
-// replayed through the Worker's own decide(); optionally against a signed head.
+// replayed through the Worker's own decide(); optionally against a signed head; every passkey
+// approval re-verified from its recorded assertion and the credential log.
 import { statSync } from "node:fs";
-import { ChainChecker, Replayer } from "baton/audit";
-import { UsageError, color, green, lines, loadKeys, loadWorkflows, readText, red, yellow } from "./cli-io.mjs";
+import { ChainChecker, PasskeyApprovalAuditor, Replayer, passkeyApprovalOf } from "baton/audit";
+import { auditInputs } from "./audit-inputs.mjs";
+import { UsageError, color, green, red, yellow } from "./cli-io.mjs";
 
-/** The export's lines, each with its signature check and hash started up to PREPARE_AHEAD lines ahead. */
+/** The chain's lines, each with its signature check and hash started up to PREPARE_AHEAD lines ahead. */
 const PREPARE_AHEAD = 32;
-async function* preparedLines(path, checker) {
+async function* preparedLines(source, checker) {
   const ahead = [];
-  for await (const line of lines(path)) {
+  for await (const line of source) {
     ahead.push({ line, prepared: checker.prepare(line) });
     if (ahead.length >= PREPARE_AHEAD) yield ahead.shift();
   }
@@ -73,16 +75,22 @@ function row(receipt) {
 }
 
 export async function auditVerify(path, values) {
-  if (!values.jwks || !values.workflows) throw new UsageError("verify needs --jwks and --workflows");
-  const keys = await loadKeys(values.jwks);
-  const workflows = await loadWorkflows(values.workflows);
+  const inputs = await auditInputs(path, values);
+  const { keys, workflows } = inputs;
   const checker = new ChainChecker(keys);
   const bar = progress(path, values.json);
   const divergences = [];
   let replayer = null;
   let failure = null;
+  let passkeys = null;
+  let passkeyApprovals = 0;
+  if (inputs.credentials) {
+    const built = await PasskeyApprovalAuditor.fromListing(inputs.credentials, keys);
+    if (!built.ok) failure = { n: 0, reason: `credentials: ${built.reason}` };
+    else passkeys = built.auditor;
+  }
   if (!values.json) console.log(`${"n".padStart(5)}  ${"time".padEnd(24)}  ${"kind".padEnd(9)}  ${"stage".padEnd(12)}  ${"decision".padEnd(8)}  ${"code".padEnd(20)}  actor`);
-  for await (const { line, prepared } of preparedLines(path, checker)) {
+  for await (const { line, prepared } of failure ? [] : preparedLines(inputs.lines, checker)) {
     bar.tick(line);
     const checked = checker.accept(await prepared);
     if (!checked.ok) {
@@ -92,7 +100,7 @@ export async function auditVerify(path, values) {
     const receipt = checked.receipt;
     if (!replayer) {
       const workflow = workflows.get(receipt.workflow);
-      if (!workflow) throw new UsageError(`no workflow of version ${receipt.workflow} in ${values.workflows}`);
+      if (!workflow) throw new UsageError(`no workflow of version ${receipt.workflow} in ${values.workflows ?? "the bundle"}`);
       replayer = new Replayer(workflow, "audit");
     }
     let divergence;
@@ -103,15 +111,20 @@ export async function auditVerify(path, values) {
       break;
     }
     if (divergence) divergences.push(divergence);
+    if (passkeyApprovalOf(receipt)) {
+      passkeyApprovals++;
+      const problem = passkeys ? await passkeys.check(receipt) : `receipt ${receipt.n}: a passkey approval, and no credentials to verify it (--credentials, or an evidence bundle)`;
+      if (problem) {
+        failure = { n: receipt.n, reason: problem };
+        break;
+      }
+    }
     if (!values.json) console.log(row(receipt) + (divergence ? red(`   ← replay says ${divergence.replayed.decision} ${divergence.replayed.code ?? ""}`) : ""));
   }
   bar.done();
   if (!failure && checker.length === 0) failure = { n: 0, reason: "the export holds no receipts" };
-  if (!failure && values.head) {
-    const text = readText(values.head, "head").trim();
-    let signed = text;
-    if (text.startsWith("{")) signed = JSON.parse(text).signed_head ?? "";
-    const problem = await checker.checkHead(signed);
+  if (!failure && inputs.signedHead !== null) {
+    const problem = await checker.checkHead(inputs.signedHead);
     if (problem) failure = { n: checker.length, reason: problem };
   }
   if (!failure && divergences.length > 0) {
@@ -119,9 +132,9 @@ export async function auditVerify(path, values) {
     const said = (d) => [d.decision, d.code].filter(Boolean).join(" ");
     failure = { n: first.n, reason: `receipt ${first.n}: recorded ${said(first.recorded)}, replay gives ${said(first.replayed)}` };
   }
-  const verdict = { valid: failure === null, receipts: checker.length, sealed: checker.sealed, head: checker.head, divergences, failure };
+  const verdict = { valid: failure === null, receipts: checker.length, sealed: checker.sealed, head: checker.head, passkey_approvals: passkeyApprovals, divergences, failure };
   if (values.json) console.log(JSON.stringify(verdict, null, 2));
   else if (failure) console.log(`\n${red("INVALID")}: ${failure.reason}`);
-  else console.log(`\n${green("VALID")}: ${checker.length} receipts, signatures and links verified, every decision replayed identically${checker.sealed ? ", sealed" : ""}${values.head ? ", signed head matches" : ""}.`);
+  else console.log(`\n${green("VALID")}: ${checker.length} receipts, signatures and links verified, every decision replayed identically${passkeyApprovals ? `, ${passkeyApprovals} passkey approvals re-verified` : ""}${checker.sealed ? ", sealed" : ""}${inputs.signedHead !== null ? ", signed head matches" : ""}.`);
   return failure ? 1 : 0;
 }

@@ -4,7 +4,8 @@
 // The auditor's command line. Offline: needs only an export, the JWKS and the
 // workflow files — never the running Baton.
 //
-//   baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--json]
+//   baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--credentials <file>] [--json]
+//   baton audit verify <bundle.json> [--jwks <jwks.json>] [--workflows <dir>] [--json]
 //   baton audit whatif <receipts.txt> --workflows <new dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
 //   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
 //   baton approver keygen|show|sign …   (the approver's CLI, src/cli/approver.mjs)
@@ -19,11 +20,14 @@ import { UsageError } from "./cli-io.mjs";
 import { inspect } from "./inspect.mjs";
 
 const USAGE = `usage:
-  baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--json]
+  baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--credentials <file>] [--json]
+  baton audit verify <bundle.json> [--jwks <jwks.json>] [--workflows <dir>] [--json]
   baton audit whatif <receipts.txt> --workflows <dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
   baton approver keygen|show|sign …  (baton approver --help)
-<receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.`;
+<receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.
+<bundle.json> is GET /v1/sequences/:id/bundle: receipts, JWKS, signed head, credentials and workflow in one file.
+--credentials is GET /v1/approvers/credentials: passkey approvals are re-verified against its signed log.`;
 
 // `baton approver …` is the approver's command line, under the same bin; it parses its own options.
 const approver = process.argv[2] === "approver";
@@ -41,6 +45,7 @@ const { values, positionals } = approver
         workflows: { type: "string" },
         workflow: { type: "string" },
         head: { type: "string" },
+        credentials: { type: "string" },
         json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },

@@ -1,6 +1,6 @@
 // What the auditor's commands share: usage errors, colours, and reading their inputs
 // (a JWKS, a workflows directory, an export one line at a time).
-import { createReadStream, readFileSync, readdirSync, statSync } from "node:fs";
+import { closeSync, createReadStream, openSync, readFileSync, readSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { importJWK } from "jose";
@@ -25,15 +25,13 @@ export function readText(path, what) {
 
 /** The public keys of a JWKS file, as the key lookup verifyJws and ChainChecker take. */
 export async function loadKeys(path) {
-  let jwks;
-  try {
-    jwks = JSON.parse(readText(path, "JWKS"));
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`${path} is not JSON`);
-  }
+  return keysOf(readJson(path, "JWKS"), path);
+}
+
+/** The public keys of a JWKS object (`where` names it in errors); private members are never used. */
+export async function keysOf(jwks, where) {
   const keys = new Map();
-  for (const jwk of jwks.keys ?? []) {
+  for (const jwk of jwks?.keys ?? []) {
     if (typeof jwk.kid !== "string" || jwk.d !== undefined) continue;
     const alg = jwk.alg ?? (jwk.crv === "Ed25519" ? "EdDSA" : "ES256");
     try {
@@ -42,8 +40,30 @@ export async function loadKeys(path) {
       // A key we cannot use verifies nothing.
     }
   }
-  if (keys.size === 0) throw new UsageError(`${path} holds no usable public keys`);
+  if (keys.size === 0) throw new UsageError(`${where} holds no usable public keys`);
   return (kid) => keys.get(kid);
+}
+
+export function readJson(path, what) {
+  const text = readText(path, what);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(`${path} is not JSON`);
+  }
+}
+
+/** Whether a file is an evidence bundle (a JSON object) rather than an export (one JWS per line). */
+export function isBundle(path) {
+  try {
+    const fd = openSync(path, "r");
+    const head = Buffer.alloc(64);
+    const read = readSync(fd, head, 0, 64, 0);
+    closeSync(fd);
+    return head.subarray(0, read).toString("utf8").trimStart().startsWith("{");
+  } catch (error) {
+    throw new UsageError(`cannot read export ${path}: ${error.message}`);
+  }
 }
 
 /** The workflows of a directory (*.json), compiled, by version hash. */

@@ -5,7 +5,8 @@ import type { SequenceRecord } from "../policy/types.js";
 import { receiptEvent, signEvent } from "../tokens/event.js";
 import type { Keyring } from "../tokens/keys.js";
 import { receiptHash } from "../tokens/receipt.js";
-import type { DeliveryTarget, OutboxReceipt } from "./outbox.js";
+import { type DeliveryTarget, type OutboxReceipt, mayChangeSequence } from "./outbox.js";
+import type { SequenceIndex } from "./sequence-index.js";
 import { SEQUENCE_INDEX_NAME, indexes } from "./sequence-index-rules.js";
 
 /** The claims a target's filter reads, available at commit time as well as from a stored receipt. */
@@ -36,7 +37,8 @@ export function outboxTargets(config: BatonConfig, record: SequenceRecord, bindi
   const analysts = (["actor", "subject"] as const)
     .filter((by) => config.detectors.some((d) => d.by === by))
     .map((by) => analystTarget(bindings.analysts, record, by === "actor" ? `actor:${record.actor}` : `subject:${record.subject}`));
-  return [...analysts, indexTarget(bindings.index, record), ...config.webhooks.map((w) => webhookTarget(config.issuer, w, bindings))];
+  const index = bindings.index.get(bindings.index.idFromName(SEQUENCE_INDEX_NAME));
+  return [...analysts, indexTarget(index, record), ...config.webhooks.map((w) => webhookTarget(config.issuer, w, bindings))];
 }
 
 /** The analysis plane reads allowed redeems only; the cursor names the party (as before targets were many). */
@@ -51,14 +53,14 @@ export function analystTarget(analysts: Env["ANALYSTS"], record: SequenceRecord,
   };
 }
 
-export function indexTarget(index: Env["SEQUENCE_INDEX"], record: SequenceRecord): DeliveryTarget {
+/** The sequence index (one object, SEQUENCE_INDEX_NAME; a test hands another). */
+export function indexTarget(index: DurableObjectStub<SequenceIndex>, record: SequenceRecord): DeliveryTarget {
   return {
     name: "index",
-    wants: (r) => indexes(r.claims()),
+    wants: (r) => mayChangeSequence(r) && indexes(r.claims()),
     send: async ({ through, receipts }) => {
-      const stub = index.get(index.idFromName(SEQUENCE_INDEX_NAME));
       const sequence = { seq: record.seq, workflow: record.workflowId, actor: record.actor, subject: record.subject, orchestrator: record.orchestrator, created: record.createdAt };
-      return (await stub.ingest({ sequence, through, receipts: receipts.map((r) => r.jws) })).through;
+      return (await index.ingest({ sequence, through, receipts: receipts.map((r) => r.jws) })).through;
     },
   };
 }
@@ -70,6 +72,7 @@ export function indexTarget(index: Env["SEQUENCE_INDEX"], record: SequenceRecord
  */
 export function webhookTarget(issuer: string, webhook: Webhook, bindings: Pick<TargetBindings, "keyring" | "fetcher">): DeliveryTarget {
   const subscribed = (r: OutboxReceipt) => {
+    if (!mayChangeSequence(r)) return false;
     const event = receiptEvent(r.claims());
     return event !== null && webhook.events.includes(event);
   };

@@ -48,6 +48,7 @@ export interface PasskeyApprovalOptions {
   /** Name another approver as `iss`. */
   as?: string;
   jti?: string;
+  iat?: number;
   counter?: number;
 }
 
@@ -61,7 +62,7 @@ export async function passkeyApproval(seq: string, approver: string, authenticat
     stage: subject.stage as string,
     decision: options.decision ?? "approve",
     digest: await approvalDigest(subject as never),
-    iat: Math.floor(Date.now() / 1000),
+    iat: options.iat ?? Math.floor(Date.now() / 1000),
     jti: options.jti ?? crypto.randomUUID(),
   } as const;
   const assertion = await authenticator.assert(await passkeyApprovalChallenge(claims), options.counter === undefined ? {} : { counter: options.counter });

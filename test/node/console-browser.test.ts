@@ -45,6 +45,8 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
   const waitStatus = (page: Page, pattern: RegExp) => page.waitForFunction((source) => new RegExp(source).test(document.getElementById("status")?.textContent ?? ""), pattern.source, { timeout: 15_000 });
 
   const enrolmentLinks = new Map<string, string>();
+  /** Each person's sign-in request body (the assertion), for the replay attack. */
+  const signIns = new Map<string, string>();
 
   async function enrolAndSignIn(approver: string, signedInAt = `${baton.origin}/console`): Promise<Page> {
     const page = await personAt(browser);
@@ -55,6 +57,9 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
     await page.getByRole("button", { name: "Register a passkey" }).click();
     await waitStatus(page, /Passkey enrolled for/);
     await page.goto(`${baton.origin}/console`);
+    page.on("request", (request) => {
+      if (request.url().endsWith("/console/api/sign-in")) signIns.set(approver, request.postData() ?? "");
+    });
     await page.getByRole("button", { name: "Sign in with a passkey" }).click();
     await page.waitForURL(`${signedInAt}**`);
     await page.waitForSelector(`text=Signed in as ${approver}`);
@@ -230,9 +235,31 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
     }, [form.claims.seq, wellFormed] as const);
     expect(noCsrf.status).toBe(403);
     expect(noCsrf.json.error.message).toMatch(/CSRF/);
+    // A sign-in assertion replayed: its challenge was consumed by the first use.
+    const replayedSignIn = await fetch(`${api}/console/api/sign-in`, { method: "POST", headers: { "content-type": "application/json", origin: baton.origin }, body: signIns.get("fran") });
+    expect(replayedSignIn.status).toBe(401);
+    expect((await replayedSignIn.json()).error.code).toBe("TOKEN_INVALID");
+    expect(replayedSignIn.headers.get("set-cookie")).toBeNull();
+    // A forged session cookie signs no one in.
+    const forged = await fetch(`${api}/console/api/sequences/${form.claims.seq}/approvals`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: baton.origin, cookie: `baton-console=${"A".repeat(43)}` },
+      body: wellFormed,
+    });
+    expect(forged.status).toBe(401);
     // Sign-in itself needs the console's origin.
     const foreign = await fetch(`${api}/console/api/sign-in/options`, { method: "POST", headers: { origin: "https://evil.example" } });
     expect(foreign.status).toBe(403);
+    // Malformed sign-ins are refused with a code, never a 500.
+    for (const bad of ["{", JSON.stringify({ response: { id: "!!" } }), JSON.stringify({ response: { id: "AA", rawId: "AA", type: "public-key", response: { authenticatorData: "AA", clientDataJSON: "AA", signature: "AA" } } })]) {
+      const refused = await fetch(`${api}/console/api/sign-in`, { method: "POST", headers: { "content-type": "application/json", origin: baton.origin }, body: bad });
+      expect([400, 401], bad).toContain(refused.status);
+    }
+    // The pages' CSP: own script only, never framed.
+    const csp = (await fetch(`${api}/console`)).headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain("unsafe-inline");
     // A detail page without a session sends the person to sign in.
     const page = await fetch(`${api}/console/sequences/${form.claims.seq}`, { redirect: "manual" });
     expect(page.status).toBe(303);
@@ -277,19 +304,24 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
       await auditor.setViewportSize({ width: 900, height: 900 });
       await auditor.screenshot({ path: new URL("timeline.png", SCREENSHOTS).pathname, fullPage: true });
     }
-    // The receipts as the auditor downloads them, verified offline by `baton audit verify`.
-    const receipts = await auditor.evaluate(async (href) => (await fetch(href)).text(), (await auditor.getByRole("link", { name: "Download the receipts" }).getAttribute("href")) as string);
+    // The evidence bundle as the auditor downloads it, verified offline by `baton audit verify`:
+    // the chain, and fran's passkey assertion re-verified from the receipt and her enrolled key.
+    const href = (await auditor.getByRole("link", { name: "Download the evidence bundle" }).getAttribute("href")) as string;
+    const bundle = await auditor.evaluate(async (h) => (await fetch(h)).text(), href);
     const dir = mkdtempSync(join(tmpdir(), "baton-console-audit-"));
     try {
-      writeFileSync(join(dir, "receipts.txt"), receipts);
-      writeFileSync(join(dir, "jwks.json"), await fetch(`${api}/.well-known/jwks.json`).then((r) => r.text()));
+      writeFileSync(join(dir, "bundle.json"), bundle);
       const root = new URL("../../", import.meta.url).pathname;
-      const verified = spawnSync(process.execPath, [join(root, "src/cli/baton.mjs"), "audit", "verify", "receipts.txt", "--jwks", "jwks.json", "--workflows", join(root, "examples/workflows")], {
-        cwd: dir,
-        encoding: "utf8",
-        env: { ...process.env, NO_COLOR: "1" },
-      });
-      expect(verified.status, verified.stdout + verified.stderr).toBe(0);
+      const verify = (...extra: string[]) =>
+        spawnSync(process.execPath, [join(root, "src/cli/baton.mjs"), "audit", "verify", "bundle.json", ...extra], { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+      const human = verify();
+      expect(human.status, human.stdout + human.stderr).toBe(0);
+      // Three receipts carry an assertion: alice's (refused for separation of duties), fran's, and fran's replay.
+      expect(human.stdout).toMatch(/VALID: [^\n]*3 passkey approvals re-verified/);
+      expect(JSON.parse(verify("--json").stdout)).toMatchObject({ valid: true, passkey_approvals: 3 });
+      // Without the signed credential log, fran's key is vouched for by nothing: not verified.
+      writeFileSync(join(dir, "bundle.json"), JSON.stringify({ ...JSON.parse(bundle), credentials: { ...JSON.parse(bundle).credentials, log: [] } }));
+      expect(verify().status).not.toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -4,18 +4,26 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { BUNDLED_EXAMPLE_CONFIG } from "../../src/config/bundled.js";
 
-// The ProvidedContext augmentation (batonUrl) lives with its reader.
+// The ProvidedContext augmentations (batonUrl, webhookPort) live with their readers.
 import type {} from "../verifier/baton-under-test.js";
+import type {} from "./webhook-receiver.js";
 
 /** Starts `wrangler dev` on a free port with throw-away state, for the whole Node run. */
 export default async function setup(project: TestProject) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "baton-node-tests-"));
+  // The bundled examples, as development serves them, plus one webhook to the local receiver
+  // of test/node/webhooks.test.ts (http to the loopback: allowed in development only). Passed
+  // as BATON_CONFIG, the way a deployment passes its configuration.
+  const webhookPort = await freePort();
+  const webhook = { id: "node-receiver", url: `http://127.0.0.1:${webhookPort}/events`, events: ["escalated", "sealed", "revoked", "signal"] };
+  const config = JSON.stringify({ ...BUNDLED_EXAMPLE_CONFIG, webhooks: [webhook] });
   const child: ChildProcess = spawn(
     "npx",
     // Its own inspector port too, so it can run beside another wrangler dev (npm start, a bench).
-    ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(await freePort()), "--persist-to", state, "--show-interactive-dev-session=false"],
+    ["wrangler", "dev", "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(await freePort()), "--persist-to", state, "--show-interactive-dev-session=false", "--var", `BATON_CONFIG:${config}`],
     { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
   );
   let log = "";
@@ -36,6 +44,7 @@ export default async function setup(project: TestProject) {
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
   project.provide("batonUrl", url);
+  project.provide("webhookPort", webhookPort);
   return () => {
     stop(child);
     rmSync(state, { recursive: true, force: true });

@@ -50,7 +50,12 @@ export function timelinePage(session: Session, seq: string, status: string, rows
     html`<h1>Timeline</h1>
       <p>Sequence <code id="seq">${seq}</code> · <span id="sequence-status">${status}</span></p>
       <p><a href="/console/sequences/${seq}/receipts.txt" download="receipts-${seq.slice(0, 12)}.txt">Download the receipts</a>
-        (one JWS per line, what <code>baton audit verify</code> reads)</p>
+        (one JWS per line)${
+          session.role === "auditor"
+            ? html` · <a href="/console/sequences/${seq}/bundle.json" download="bundle-${seq.slice(0, 12)}.json">Download the evidence bundle</a>
+                (receipts, JWKS, signed head, approvers' credentials: <code>baton audit verify bundle.json</code> checks it as it is)`
+            : ""
+        }</p>
       <table id="timeline">
         <tr><th>#</th><th>Time</th><th>Kind</th><th>Stage</th><th>Decision</th><th>Code</th><th>Who</th></tr>
         ${rows.map(

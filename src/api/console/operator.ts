@@ -8,6 +8,7 @@ import type { AppEnv } from "../context.js";
 import { STANDARD_ERRORS, documentedRoute } from "../openapi.js";
 import { answer, rendered } from "../respond.js";
 import { PartyName, SequenceIdParam } from "../schemas.js";
+import { sequenceBundle } from "../routes/sequences/bundle.js";
 import { decisionResponse } from "../routes/sequences/shared.js";
 import { pageHeaders } from "./layout.js";
 import { sequencesPage, signalsPage, timelinePage } from "./operator-pages.js";
@@ -91,6 +92,18 @@ export function registerConsoleOperator(app: OpenAPIHono<AppEnv>): void {
     const receipts = await sequenceStub(c.env.SEQUENCES, id.data.id).receipts({ caller: { id: session.principal, role: session.role }, after: -1, limit: TIMELINE_LIMIT });
     if (receipts.kind !== "receipts") return answer(receipts);
     return c.body(receipts.receipts.map((r) => `${r}\n`).join(""), 200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+  });
+
+  // The evidence bundle of GET /v1/sequences/{id}/bundle, built by the same function for the auditor's session.
+  app.get("/console/sequences/:id/bundle.json", async (c) => {
+    const session = await currentSession(c);
+    if (!session) throw new BatonError("UNAUTHENTICATED", "sign in to the console first (a passkey session is required)");
+    if (session.role !== "auditor") throw new BatonError("FORBIDDEN", `role ${session.role} may not call this endpoint`);
+    const id = SequenceIdParam.safeParse({ id: c.req.param("id") });
+    if (!id.success) throw new BatonError("UNKNOWN_SEQUENCE", "no such sequence");
+    const bundle = await sequenceBundle(c, id.data.id, { id: session.principal, role: session.role });
+    if (bundle.ok) bundle.headers.set("content-disposition", `attachment; filename="bundle-${id.data.id.slice(0, 12)}.json"`);
+    return bundle;
   });
 
   app.openapi(revokeRoute, async (c) => {

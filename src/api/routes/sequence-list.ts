@@ -29,6 +29,26 @@ const ListQuery = z
   })
   .refine((q) => q.group === undefined || q.waiting === "approval", { message: "group needs waiting=approval", path: ["group"] });
 
+const ListedSequence = z
+  .object({
+    seq: z.string(),
+    workflow: z.string(),
+    actor: z.string(),
+    subject: z.string(),
+    orchestrator: z.string(),
+    created_at: z.number().openapi({ description: "milliseconds since the epoch" }),
+    updated_at: z.number().openapi({ description: "when the last receipt the index read was decided (ms)" }),
+    status: z.enum(["active", "sealed"]),
+    seal_reason: z.string().nullable(),
+    stage: z.string(),
+    waiting: z
+      .object({ stage: z.string(), group: z.string(), required: z.number(), remaining: z.number(), until: z.number().nullable() })
+      .nullable()
+      .openapi({ description: "the gate waits for approvals: of which group, how many, until when (seconds; null while none counts)" }),
+  })
+  .openapi("ListedSequence");
+const SequenceListSchema = z.object({ sequences: z.array(ListedSequence), next: z.string().nullable() }).openapi("SequenceList");
+
 const listRoute = authedRoute({
   method: "get",
   path: "/v1/sequences",
@@ -38,7 +58,8 @@ const listRoute = authedRoute({
   responses: {
     200: {
       description:
-        "`sequences` (each: workflow, actor, subject, orchestrator, created_at, status, stage, and `waiting` when its gate waits for approvals: group, required, remaining, until) and `next`, the cursor of the following page or null. The index follows the ledgers within moments (their outbox): a ledger's own answer is authoritative",
+        "a page of sequences and `next`, the cursor of the following page or null. The index follows the ledgers within moments (their outbox): a ledger's own answer is authoritative",
+      content: { "application/json": { schema: SequenceListSchema } },
     },
   },
 });

@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../context.js";
+import { registerBundle } from "./bundle.js";
 import { registerCapability, registerRevoke } from "./capability.js";
 import { registerDelegate } from "./delegate.js";
 import { registerApprovals, registerEvidence } from "./evidence.js";
@@ -16,4 +17,5 @@ export function registerSequences(app: OpenAPIHono<AppEnv>): void {
   registerCapability(app);
   registerRevoke(app);
   registerReceipts(app);
+  registerBundle(app);
 }
