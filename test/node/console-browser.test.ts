@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { base64url, exportJWK, generateKeyPair } from "jose";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { canonicalJson } from "../../src/tokens/digest.js";
 import { verifyPasskeyApproval } from "../../src/tokens/passkey.js";
 import { attest, personAt, startBaton } from "./console-harness.js";
 
@@ -175,6 +176,17 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
     });
     expect(offline.ok).toBe(true);
   }, 60_000);
+
+  it("the page's RFC 8785 canonicalization writes what the ledger's does, for every shape a subject holds", async () => {
+    const values = [
+      { b: 1, a: [true, false, null], "é": "ü", "\u20ac": "€", A: { z: 0.1, y: -0, x: 1e21, w: 1e-7, v: 123456789012 } },
+      { params: { amount: 500.5, note: "line\nbreak \"quoted\" \u0001 \ud83d\ude00", nested: [{ k: [] }, {}] } },
+      ["", 0, -1.5, "\u2028"],
+    ];
+    const page = people.get("fran") as Page;
+    const inBrowser = await page.evaluate((v) => v.map((x) => (window as any).batonConsole.canonical(x)), values);
+    expect(inBrowser).toEqual(values.map((v) => canonicalJson(v)));
+  });
 
   it("a rejection with a passkey shuts the gate", async () => {
     const seq = await reimbursement("R-2026-118");
