@@ -3,7 +3,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { SESSION_STORE_NAME } from "../src/api/console/session-store.js";
 import { sha256 } from "../src/tokens/digest.js";
-import { ORIGIN, enrolPasskey } from "./helpers/passkeys.js";
+import { ORIGIN, enrolPasskey, revokePasskey } from "./helpers/passkeys.js";
 import { FLAG_UP, type SoftAuthenticator } from "./helpers/soft-authenticator.js";
 
 // The console's sessions in workerd, with a software authenticator: the sign-in challenge is
@@ -109,6 +109,14 @@ describe("console sessions", () => {
     expect((await post("/console/api/sign-out", {}, { cookie, "x-baton-csrf": csrf })).status).toBe(200);
     expect(await page(cookie)).toContain("Sign in with a passkey");
     expect((await post("/console/api/sign-out", {}, { cookie, "x-baton-csrf": csrf })).status).toBe(401);
+  });
+
+  it("revoking the passkey ends the sessions made with it", async () => {
+    const authenticator = await enrolPasskey("alice");
+    const cookie = cookieOf((await signIn(authenticator)).result.cookie);
+    expect(await page(cookie)).toContain("Signed in as <strong>alice</strong>");
+    expect((await revokePasskey("alice", authenticator.credential.id)).status).toBe(200);
+    expect(await page(cookie)).toContain("Sign in with a passkey");
   });
 
   it("a sign-in challenge is given only to the console's origin", async () => {

@@ -284,6 +284,9 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
     expect(revoked.status).toBe(200);
     const page = await personAt(browser);
     const again = people.get("sol") as Page;
+    // The session sol made with that passkey ends with it.
+    await again.goto(`${baton.origin}/console`);
+    await again.waitForSelector("text=Sign in with a passkey");
     await again.context().clearCookies();
     await again.goto(`${baton.origin}/console`);
     await again.getByRole("button", { name: "Sign in with a passkey" }).click();

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { base64url } from "jose";
 import { BatonError } from "../../errors.js";
+import { directoryStub } from "../../ledger/approver-protocol.js";
 import { consolePrincipal } from "../../ledger/console-principals.js";
 import { sha256 } from "../../tokens/digest.js";
 import type { AppEnv } from "../context.js";
@@ -44,6 +45,9 @@ export async function currentSession(c: Context<AppEnv>): Promise<(ConsoleSessio
   const session = await sessionStore(c.env.CONSOLE_SESSIONS).session(tokenSha256);
   // A person removed from the configuration, or given another role, is signed out with it.
   if (!session || consolePrincipal(c.get("config"), session.principal)?.role !== session.role) return null;
+  // So is a session made with a passkey revoked since (a lost phone must not stay signed in).
+  const credential = await directoryStub(c.env.APPROVERS).credential({ approver: session.principal, credentialId: session.credential_id });
+  if (!credential.ok) return null;
   return { ...session, tokenSha256 };
 }
 
