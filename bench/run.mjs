@@ -268,6 +268,9 @@ const scenarios = [
   },
 ];
 
+/** The longest wait for the server to go idle after a scenario's preparation, before measuring. */
+const PREP_SETTLE_MAX_MS = 120_000;
+
 /** Fires one request per item, CONNECTIONS at a time, and measures every answer. */
 async function fire(server, scenario, items) {
   let next = 0;
@@ -496,8 +499,11 @@ async function main() {
         console.error(`  warm-up: ${warmup} requests in ${warm.seconds.toFixed(1)} s${bad ? `, ${bad} FAILED` : ""}`);
       }
       // CPU of the server's processes over the measured requests and the work they left
-      // behind (settled before and after, so preparation and warm-up are not counted).
-      await settle(server.child.pid);
+      // behind (settled before and after, so preparation and warm-up are not counted:
+      // preparing a thousand sequences leaves a thousand deliveries to the sequence index
+      // behind it, which may take longer than the default wait).
+      const settledMs = await settle(server.child.pid, { maxMs: PREP_SETTLE_MAX_MS });
+      if (settledMs > 1000) console.error(`  settled: ${(settledMs / 1000).toFixed(1)} s for the preparation's deferred work`);
       const cpuBefore = treeCpu(server.child.pid);
       const run = await fire(server, scenario, items.slice(warmup));
       await settle(server.child.pid);
