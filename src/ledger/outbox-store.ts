@@ -25,11 +25,13 @@ export class OutboxStore {
     this.#sql = sql;
   }
 
-  state(target: string): DeliveryState {
-    const row = this.#sql
-      .exec<{ through: number; attempts: number; next_at: number }>("SELECT through, attempts, next_at FROM delivery WHERE target = ?", target)
-      .toArray()[0];
-    return row ? { through: row.through, attempts: row.attempts, nextAt: row.next_at } : { through: -1, attempts: 0, nextAt: 0 };
+  /** Every target's cursor (a handful of rows). */
+  states(): Map<string, DeliveryState> {
+    const states = new Map<string, DeliveryState>();
+    for (const row of this.#sql.exec<{ target: string; through: number; attempts: number; next_at: number }>("SELECT target, through, attempts, next_at FROM delivery")) {
+      states.set(row.target, { through: row.through, attempts: row.attempts, nextAt: row.next_at });
+    }
+    return states;
   }
 
   /** The receipts after `after`, oldest first, at most `limit`. */
@@ -49,12 +51,5 @@ export class OutboxStore {
       state.attempts,
       state.nextAt,
     );
-  }
-
-  /** When the earliest failing one of `targets` is due again, if any is failing (a target no longer configured waits for nothing). */
-  nextRetry(targets: readonly string[]): number | null {
-    return this.#sql
-      .exec<{ at: number | null }>("SELECT MIN(next_at) AS at FROM delivery WHERE attempts > 0 AND target IN (SELECT value FROM json_each(?))", JSON.stringify(targets))
-      .one().at;
   }
 }

@@ -1,7 +1,7 @@
 import { base64url } from "jose";
 import { retryDelayMs } from "../outbound.js";
 import type { ReceiptClaims } from "../tokens/receipt.js";
-import { type OutboxRow, OutboxStore } from "./outbox-store.js";
+import { type DeliveryState, type OutboxRow, OutboxStore } from "./outbox-store.js";
 
 /** Receipts read per target and call. */
 const DELIVERY_BATCH = 200;
@@ -50,34 +50,56 @@ export type NextRun = { at: number } | null;
  */
 export async function deliverOutbox(sql: SqlStorage, targets: readonly DeliveryTarget[], now: number): Promise<NextRun> {
   const store = new OutboxStore(sql);
-  const full = await Promise.all(targets.map((target) => deliverTo(store, target, now)));
-  const more = full.some(Boolean);
-  if (more) return { at: now };
-  const retry = store.nextRetry(targets.map((t) => t.name));
+  // One read of every cursor and one page from the furthest-behind due target, shared:
+  // on a fresh object each statement is dear, and a run usually has two or three targets.
+  const states = store.states();
+  const stateOf = (name: string): DeliveryState => states.get(name) ?? { through: -1, attempts: 0, nextAt: 0 };
+  const due = targets.filter((t) => {
+    const state = stateOf(t.name);
+    return !(state.attempts > 0 && state.nextAt > now);
+  });
+  const from = Math.min(...due.map((t) => stateOf(t.name).through));
+  const rows = due.length > 0 ? store.page(from, DELIVERY_BATCH) : [];
+  const pageFull = rows.length === DELIVERY_BATCH;
+  const receipts = rows.map((row, i) => outboxReceipt(row, i === rows.length - 1));
+  const turns = await Promise.all(due.map((target) => deliverTo(target, stateOf(target.name), receipts, pageFull, now)));
+  // Every cursor written at once, with no await between: one implicit transaction, one
+  // commit, however many targets (a commit per target was most of an alarm's cost).
+  for (const turn of turns) {
+    if (!turn.record) continue;
+    store.record(turn.name, turn.record);
+    states.set(turn.name, turn.record);
+  }
+  if (turns.some((turn) => turn.full)) return { at: now };
+  let retry: number | null = null;
+  for (const target of targets) {
+    const state = stateOf(target.name);
+    if (state.attempts > 0 && (retry === null || state.nextAt < retry)) retry = state.nextAt;
+  }
   return retry === null ? null : { at: retry };
 }
 
-/** One target's turn; answers whether it took a full page (more may wait). */
-async function deliverTo(store: OutboxStore, target: DeliveryTarget, now: number): Promise<boolean> {
-  const state = store.state(target.name);
-  if (state.attempts > 0 && state.nextAt > now) return false;
-  const rows = store.page(state.through, DELIVERY_BATCH);
-  const last = rows.at(-1);
-  if (!last) return false;
-  const wanted = rows.map((row) => outboxReceipt(row, row === last)).filter((r) => target.wants(r));
+/** One target's turn: how far it got (to record), and whether it took a full page (more may wait). */
+interface Turn {
+  name: string;
+  record: DeliveryState | null;
+  full: boolean;
+}
+
+async function deliverTo(target: DeliveryTarget, state: DeliveryState, page: readonly OutboxReceipt[], pageFull: boolean, now: number): Promise<Turn> {
+  const mine = page.filter((r) => r.n > state.through);
+  const last = mine.at(-1);
+  if (!last) return { name: target.name, record: null, full: false };
+  const wanted = mine.filter((r) => target.wants(r));
   let through = state.through;
   try {
     through = wanted.length > 0 ? await target.send({ after: state.through, through: last.n, receipts: wanted }) : last.n;
   } catch (error) {
     console.error(`receipt delivery to ${target.name} failed; retrying`, error);
   }
-  if (through >= last.n) {
-    store.record(target.name, { through: last.n, attempts: 0, nextAt: 0 });
-    return rows.length === DELIVERY_BATCH;
-  }
+  if (through >= last.n) return { name: target.name, record: { through: last.n, attempts: 0, nextAt: 0 }, full: pageFull };
   const attempts = state.attempts + 1;
-  store.record(target.name, { through, attempts, nextAt: now + retryDelayMs(attempts) });
-  return false;
+  return { name: target.name, record: { through, attempts, nextAt: now + retryDelayMs(attempts) }, full: false };
 }
 
 function outboxReceipt(row: OutboxRow, last: boolean): OutboxReceipt {
