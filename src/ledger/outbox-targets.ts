@@ -46,6 +46,7 @@ export function analystTarget(analysts: Env["ANALYSTS"], record: SequenceRecord,
   return {
     name: scope,
     wants: (r) => r.activity !== 0,
+    continuous: true,
     send: async ({ after, through, receipts }) => {
       const analyst = analysts.get(analysts.idFromName(scope));
       return (await analyst.ingest({ scope, seq: record.seq, after, through, receipts: receipts.map((r) => r.jws) })).through;

@@ -35,6 +35,13 @@ export function mayChangeSequence(r: OutboxReceipt): boolean {
 export interface DeliveryTarget {
   name: string;
   wants(receipt: OutboxReceipt): boolean;
+  /**
+   * The receiver checks that each range starts where its last one ended (the analysts:
+   * a gap waits for the missing receipts). Its cursor then moves only with a delivery,
+   * never past receipts it does not want on its own, or the next range would start
+   * past the receiver's cursor and be refused for ever.
+   */
+  continuous?: boolean;
   send(page: { after: number; through: number; receipts: OutboxReceipt[] }): Promise<number>;
 }
 
@@ -91,9 +98,12 @@ async function deliverTo(target: DeliveryTarget, state: DeliveryState, page: rea
   const last = mine.at(-1);
   if (!last) return { name: target.name, record: null, full: false };
   const wanted = mine.filter((r) => target.wants(r));
+  // Nothing for a continuous receiver: leave its cursor, the next delivery's range covers
+  // these too (a full page of them is sent empty, so the cursor cannot stall).
+  if (wanted.length === 0 && target.continuous && !pageFull) return { name: target.name, record: null, full: false };
   let through = state.through;
   try {
-    through = wanted.length > 0 ? await target.send({ after: state.through, through: last.n, receipts: wanted }) : last.n;
+    through = wanted.length > 0 || target.continuous ? await target.send({ after: state.through, through: last.n, receipts: wanted }) : last.n;
   } catch (error) {
     console.error(`receipt delivery to ${target.name} failed; retrying`, error);
   }

@@ -1,0 +1,54 @@
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { KEY, PARAMS, api, redeem, reportOutcome } from "./helpers.js";
+
+// The analysts check that each delivered range starts where their last one ended. A start
+// receipt is delivered to the sequence index alone (its alarm runs before any redeem); the
+// analyst's cursor must not move past it silently, or every later delivery to the analyst
+// would start past its cursor, be refused as a gap and retried for ever: no signal, ever,
+// and a ledger alarm re-armed for each retry. (Found by the redeem benchmark's profile.)
+async function cursors(seq: string) {
+  const stub = env.SEQUENCES.get(env.SEQUENCES.idFromString(seq));
+  return runInDurableObject(stub, async (_instance, state) =>
+    state.storage.sql.exec<{ target: string; through: number; attempts: number }>("SELECT target, through, attempts FROM delivery").toArray(),
+  );
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("the outbox keeps a continuous receiver's ranges contiguous", () => {
+  it("a start delivered to the index alone, then the flow: the analyst takes every redeem and raises its signal", async () => {
+    const actor = `continuity-agent-${crypto.randomUUID().slice(0, 8)}`;
+    const started = await api("POST", "/v1/sequences", {
+      key: KEY.orchestrator,
+      body: { workflow: "report-publication", params: PARAMS["report-publication"], subject: "user:dana", actor },
+    });
+    expect(started.status).toBe(201);
+    const seq = started.body.sequence as string;
+    // The start's own alarm has run: the index took receipt 0, the analyst nothing yet.
+    await until("the index to take the start", async () => ((await cursors(seq)).find((c) => c.target === "index")?.through === 0 ? true : undefined));
+
+    const read = await redeem(KEY.warehouse, started.body.capability, "records.read", { dataset: "patients-2026" });
+    const summarise = (await reportOutcome(KEY.warehouse, read.body.receipt, "succeeded")).body.capability;
+    const summary = await redeem(KEY.model, summarise, "summary.create", {});
+    const publish = (await reportOutcome(KEY.model, summary.body.receipt, "succeeded")).body.capability;
+    const published = await redeem(KEY.dashboard, publish, "dashboard.publish", { dashboard: "public-stats" });
+    expect(published.body).toMatchObject({ decision: "ALLOW", sealed: true });
+
+    const signal = await until("the flow signal", async () => {
+      const { body } = await api("GET", `/v1/signals?actor=${actor}`, { key: KEY.operator });
+      return (body.signals as { detector: string }[]).find((s) => s.detector === "flow.restricted-to-public");
+    });
+    expect(signal).toBeDefined();
+    const analyst = (await cursors(seq)).find((c) => c.target === `actor:${actor}`);
+    expect(analyst).toMatchObject({ attempts: 0 });
+    expect(analyst?.through).toBeGreaterThanOrEqual(4);
+  });
+});
