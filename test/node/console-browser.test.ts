@@ -378,6 +378,43 @@ describe.skipIf(skip)("the console in headless Chromium: passkey enrolment, sign
     // The analyst answers for the operator's session as for the operator's key.
     expect((await act("sig_unknown", { actor: "agent-7" })).json.error.code).toBe("UNKNOWN_SEQUENCE");
     expect((await act("sig_unknown", { actor: "agent-7" }, false)).status).toBe(403);
+    // A real signal: the report-publication flow (restricted read → summary → public dashboard)
+    // raises flow.restricted-to-public for a fresh actor; the operator acknowledges it, then
+    // clears it, with the page's own buttons, and the analyst's listing shows each change.
+    const actor = `console-analyst-${crypto.randomUUID().slice(0, 8)}`;
+    const flow = { workflow: "report-publication", params: { dataset: "patients-2026", dashboard: "public-stats" }, subject: "user:dana", actor };
+    const started = await call("POST", "/v1/sequences", "dev-orchestrator-key", flow);
+    expect(started.status).toBe(201);
+    const read = await call("POST", "/v1/redeem", "dev-tool-warehouse-key", { token: started.json.capability, action: "records.read", args: { dataset: "patients-2026" } });
+    expect(read.json.decision).toBe("ALLOW");
+    const summarise = await call("POST", "/v1/outcomes", "dev-tool-warehouse-key", { receipt: read.json.receipt, outcome: "succeeded" });
+    const summary = await call("POST", "/v1/redeem", "dev-tool-model-key", { token: summarise.json.capability, action: "summary.create", args: {} });
+    const publish = await call("POST", "/v1/outcomes", "dev-tool-model-key", { receipt: summary.json.receipt, outcome: "succeeded" });
+    const published = await call("POST", "/v1/redeem", "dev-tool-dashboard-key", { token: publish.json.capability, action: "dashboard.publish", args: { dashboard: "public-stats" } });
+    expect(published.json).toMatchObject({ decision: "ALLOW", sealed: true });
+    const signalOf = async () =>
+      ((await call("GET", `/v1/signals?actor=${actor}`, "dev-operator-key")).json.signals as Json[]).find((x) => x.detector === "flow.restricted-to-public");
+    let raised: Json | undefined;
+    for (let i = 0; i < 100 && !raised; i++) {
+      raised = await signalOf();
+      if (!raised) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(raised?.status).toBe("active");
+    const blocked = await call("POST", "/v1/sequences", "dev-orchestrator-key", flow);
+    const refusedRead = await call("POST", "/v1/redeem", "dev-tool-warehouse-key", { token: blocked.json.capability, action: "records.read", args: { dataset: "patients-2026" } });
+    expect(refusedRead.json.error?.code).toBe("SIGNAL_BLOCKED");
+    await ops.goto(`${baton.origin}/console/signals?actor=${actor}`);
+    await ops.click(`button[data-signal="${raised?.id}"][data-action="acknowledge"]`);
+    await ops.waitForFunction((id) => document.querySelector(`button[data-signal="${id}"]`)?.closest("tr")?.textContent?.includes("acknowledged"), raised?.id);
+    expect((await signalOf())?.status).toBe("acknowledged");
+    await ops.click(`button[data-signal="${raised?.id}"][data-action="clear"]`);
+    await ops.waitForFunction((id) => !document.querySelector(`button[data-signal="${id}"]`), raised?.id);
+    expect((await signalOf())?.status).toBe("cleared");
+    // Cleared, the signal no longer blocks the first step of the actor's next flow.
+    const again = await call("POST", "/v1/sequences", "dev-orchestrator-key", flow);
+    const unblocked = await call("POST", "/v1/redeem", "dev-tool-warehouse-key", { token: again.json.capability, action: "records.read", args: { dataset: "patients-2026" } });
+    expect(unblocked.json.decision).toBe("ALLOW");
+
     // An operator's session approves nothing.
     const form = await (people.get("fran") as Page).evaluate(() => (window as any).batonConsole.lastForm);
     expect((await submitFrom(ops, form.claims.seq, form)).json.error.code).toBe("FORBIDDEN");

@@ -8,9 +8,9 @@ import type { Browser, Page } from "playwright-core";
 /**
  * A Baton of its own for the console's browser tests: `wrangler dev` on a free port whose
  * configuration names http://localhost:<port> as the passkeys' origin (the shared global
- * setup's Baton accepts only the development default, http://localhost:8787). Two workflows
- * of the examples: the reimbursement walkthrough (1 of 1, requester excluded) and the incident
- * restart (2 of 3).
+ * setup's Baton accepts only the development default, http://localhost:8787). Three workflows
+ * of the examples: the reimbursement walkthrough (1 of 1, requester excluded), the incident
+ * restart (2 of 3) and the report publication (whose flow raises a real signal).
  */
 export async function startBaton(): Promise<{ origin: string; stop: () => void }> {
   const port = await freePort();
@@ -19,7 +19,7 @@ export async function startBaton(): Promise<{ origin: string; stop: () => void }
   const read = (path: string) => JSON.parse(readFileSync(new URL(`../../examples/${path}`, import.meta.url), "utf8"));
   const config = {
     ...read("dev-config.json"),
-    workflows: [read("workflows/reimbursement.json"), read("workflows/incident-response.json")],
+    workflows: [read("workflows/reimbursement.json"), read("workflows/incident-response.json"), read("workflows/report-publication.json")],
     passkeys: { rp_id: "localhost", rp_name: "Baton", origins: [origin] },
   };
   const envFile = join(state, "console.env");
