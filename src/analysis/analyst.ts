@@ -3,11 +3,10 @@ import { z } from "zod";
 import { type BatonConfig, loadConfig } from "../config/load.js";
 import { BatonError } from "../errors.js";
 import type { ConsultedSignal } from "../policy/types.js";
-import { base64url } from "jose";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../config/keyring.js";
 import { TYP } from "../tokens/kinds.js";
-import { type ReceiptClaims, receiptHash } from "../tokens/receipt.js";
+import { receiptHash, unverifiedReceiptClaims } from "../tokens/receipt.js";
 import { migrate } from "../storage/migrate.js";
 import type { Detector } from "../config/detector-schema.js";
 import { ActivityIndex } from "./activity-index.js";
@@ -84,7 +83,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
     const detectors = watching(config, input.scope);
     // Hashing is async: done first, on the receipts alone.
     const delivered = await Promise.all(
-      input.receipts.map(async (jws) => ({ claims: claimsOf(jws), hash: await receiptHash(jws) })),
+      input.receipts.map(async (jws) => ({ claims: unverifiedReceiptClaims(jws), hash: await receiptHash(jws) })),
     );
     // From here to the commit nothing awaits, so no other delivery interleaves.
     const { through } = this.ctx.storage.transactionSync(() => {
@@ -253,11 +252,6 @@ function kindOf(scope: string): "actor" | "subject" {
 /** The configured detectors that watch this scope's kind of party. */
 function watching(config: BatonConfig, scope: string): Detector[] {
   return config.detectors.filter((d) => d.by === kindOf(scope));
-}
-
-/** The receipt's claims, read without verifying: the analyst's only caller is the ledger that signed it. */
-function claimsOf(jws: string): ReceiptClaims {
-  return JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1] ?? ""))) as ReceiptClaims;
 }
 
 function answer(body: unknown, status: number) {

@@ -1,6 +1,5 @@
-import { base64url } from "jose";
 import { retryDelayMs } from "../outbound.js";
-import type { ReceiptClaims } from "../tokens/receipt.js";
+import { type ReceiptClaims, unverifiedReceiptClaims } from "../tokens/receipt.js";
 import { type DeliveryState, type OutboxRow, OutboxStore } from "./outbox-store.js";
 
 /** Receipts read per target and call. */
@@ -120,13 +119,8 @@ function outboxReceipt(row: OutboxRow, last: boolean): OutboxReceipt {
     activity: row.activity,
     last,
     claims: () => {
-      decoded ??= decodeClaims(row.jws);
+      decoded ??= unverifiedReceiptClaims(row.jws);
       return decoded;
     },
   };
-}
-
-/** A receipt's claims, read without verifying: this ledger signed it and committed it. */
-export function decodeClaims(jws: string): ReceiptClaims {
-  return JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1] ?? ""))) as ReceiptClaims;
 }

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { migrate } from "../storage/migrate.js";
-import { decodeClaims } from "./outbox.js";
+import { unverifiedReceiptClaims } from "../tokens/receipt.js";
 import { type IndexedState, type Waiting, applyReceipt } from "./sequence-index-rules.js";
 
 /** The index's storage, numbered and append-only (storage/migrate.ts). */
@@ -86,7 +86,7 @@ export class SequenceIndex extends DurableObject<Env> {
         : { status: "active", sealReason: null, stage: "", updated: s.created, waiting: null };
       let applied = found?.through ?? -1;
       for (const jws of receipts) {
-        const claims = decodeClaims(jws);
+        const claims = unverifiedReceiptClaims(jws);
         if (claims.seq !== s.seq || claims.n <= applied) continue;
         state = applyReceipt(state, claims);
         applied = claims.n;

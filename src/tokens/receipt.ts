@@ -1,3 +1,4 @@
+import { base64url } from "jose";
 import { z } from "zod";
 import { REASON_CODES } from "../errors.js";
 import { sha256 } from "./digest.js";
@@ -81,4 +82,13 @@ export function receiptHash(receipt: string): Promise<string> {
 /** Whether a decision is activity the analysis plane reads: an allowed redeem (an action that ran). */
 export function isActivity(kind: string, decision: string): boolean {
   return kind === "redeem" && decision === "ALLOW";
+}
+
+/**
+ * A receipt's claims, read without verifying its signature: only for receipts this
+ * service signed and stored itself (the ledger's outbox, the index, the analysts it
+ * delivers to, the console's timeline). Anything received from outside is verified.
+ */
+export function unverifiedReceiptClaims(jws: string): ReceiptClaims {
+  return JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1] ?? ""))) as ReceiptClaims;
 }

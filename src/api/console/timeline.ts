@@ -1,4 +1,4 @@
-import { base64url } from "jose";
+import { unverifiedReceiptClaims } from "../../tokens/receipt.js";
 
 /** One receipt as the timeline shows it: decoded on the server, the signature checked by the auditor's CLI, not here. */
 export interface TimelineRow {
@@ -21,7 +21,7 @@ export interface TimelineRow {
 export function timelineRow(jws: string, index: number): TimelineRow {
   let claims: Record<string, unknown>;
   try {
-    claims = JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1] ?? "")));
+    claims = unverifiedReceiptClaims(jws) as unknown as Record<string, unknown>;
   } catch {
     return { n: index, at: "", kind: "(undecodable)", stage: "", decision: "", code: null, who: "", message: "", passkey: false };
   }
