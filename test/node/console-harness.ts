@@ -1,9 +1,9 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
+import { freePort } from "./free-port.js";
 
 /**
  * A Baton of its own for the console's browser tests: `wrangler dev` on a free port whose
@@ -76,14 +76,4 @@ export function attest(args: { attester: string; seq: string; stage: string; typ
     ["examples/sign-attestation.mjs", "--attester", args.attester, "--seq", args.seq, "--stage", args.stage, "--type", args.type, "--facts", JSON.stringify(args.facts)],
     { encoding: "utf8" },
   ).trim();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }

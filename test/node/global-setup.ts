@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -9,6 +8,7 @@ import { BUNDLED_EXAMPLE_CONFIG } from "../../src/config/bundled.js";
 // The ProvidedContext augmentations (batonUrl, webhookPort) live with their readers.
 import type {} from "../verifier/baton-under-test.js";
 import type {} from "./webhook-receiver.js";
+import { freePort } from "./free-port.js";
 
 /** Starts `wrangler dev` on a free port with throw-away state, for the whole Node run. */
 export default async function setup(project: TestProject) {
@@ -57,14 +57,4 @@ function stop(child: ChildProcess) {
   } catch {
     // already gone
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import deployment from "../../examples/workflows/deployment.json";
 import { compileWorkflow } from "../../src/policy/compile.js";
 import { decide } from "../../src/policy/decide.js";
-import { applyEffects, nonceKey } from "../../src/policy/fold.js";
+import { applyEffects, initialState, nonceKey } from "../../src/policy/fold.js";
 import type { AttestationClaims, CapabilityClaims, LedgerRequest, LedgerState, Outcome } from "../../src/policy/types.js";
 
 // decide() is pure: fixed inputs, fixed time, no Durable Object. The integration
@@ -15,29 +15,19 @@ const workflow = await compileWorkflow(deployment);
 const SKEW = workflow.definition.clock_skew_seconds;
 
 function state(overrides: Partial<LedgerState> = {}, spent = new Set<string>()): LedgerState {
+  const record = {
+    seq: "seq-1",
+    workflowId: workflow.id,
+    workflow: workflow.hash,
+    params: PARAMS,
+    subject: "user:alice",
+    actor: "agent-7",
+    orchestrator: "orchestrator",
+    createdAt: NOW - 1000,
+  };
   return {
-    record: {
-      seq: "seq-1",
-      workflowId: workflow.id,
-      workflow: workflow.hash,
-      params: PARAMS,
-      subject: "user:alice",
-      actor: "agent-7",
-      orchestrator: "orchestrator",
-      createdAt: NOW - 1000,
-    },
-    status: "active",
-    sealReason: null,
-    stage: 0,
-    uses: [],
-    totals: [],
-    evidence: [],
-    outcomes: [],
-    approvals: [],
-    rejection: null,
-    approvalDigest: null,
+    ...initialState(record, (kind, jti) => spent.has(nonceKey(kind, jti))),
     capability: { jti: "cap-1", exp: NOW_S + 600, reissues: 0 },
-    nonceUsed: (kind, jti) => spent.has(nonceKey(kind, jti)),
     ...overrides,
   };
 }
