@@ -1,10 +1,9 @@
-import { withApprovalDigest } from "../policy/approval-subject.js";
 import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
-import { applyEffects, initialState, nonceKey } from "../policy/fold.js";
-import type { Effect, LedgerRequest, LedgerState, Outcome, SequenceRecord } from "../policy/types.js";
+import type { Effect, LedgerRequest, LedgerState, Outcome } from "../policy/types.js";
 import { canonicalJson } from "../tokens/digest.js";
 import type { ReceiptClaims } from "../tokens/receipt.js";
+import { LedgerFold } from "./ledger-fold.js";
 
 /** One receipt whose recorded decision is not what `decide()` gives again. */
 export interface Divergence {
@@ -48,13 +47,14 @@ export async function replayChain(
 
 /** The same replay one receipt at a time: constant memory besides the spent-nonce set. */
 export class Replayer {
-  readonly #spent = new Set<string>();
-  #state: LedgerState | null = null;
+  readonly #ledger: LedgerFold;
 
   constructor(
     private readonly workflow: CompiledWorkflow,
     private readonly mode: "audit" | "whatif" = "audit",
-  ) {}
+  ) {
+    this.#ledger = new LedgerFold(workflow);
+  }
 
   async step(receipt: ReceiptClaims): Promise<Divergence | null> {
     const { workflow, mode } = this;
@@ -62,19 +62,12 @@ export class Replayer {
       throw new Error(`receipt ${receipt.n} is of workflow version ${receipt.workflow}, not ${workflow.hash}`);
     }
     let { request, effects: recordedEffects } = recorded(receipt);
-    let state: LedgerState;
-    if (request.kind === "start") {
-      state = startState(receipt, request, workflow, this.#spent);
-    } else if (!this.#state) {
-      throw new Error(`receipt ${receipt.n}: the chain does not begin with its start`);
-    } else {
-      state = await withApprovalDigest(workflow, this.#state);
-      if (mode === "whatif") request = rebind(request, workflow, state);
-    }
+    if (request.kind !== "start" && !this.#ledger.state) throw new Error(`receipt ${receipt.n}: the chain does not begin with its start`);
+    const state = await this.#ledger.snapshot(request, receipt.seq, receipt.at);
+    if (mode === "whatif" && request.kind !== "start") request = rebind(request, workflow, state);
     const outcome = decide(workflow, state, request, receipt.at);
     // An audit folds what was recorded (so one divergence does not cascade); a what-if folds its own history.
-    const effects = mode === "audit" ? recordedEffects : outcome.effects;
-    this.#state = { ...applyEffects(state, effects, this.#spent), nonceUsed: state.nonceUsed };
+    this.#ledger.fold(state, mode === "audit" ? recordedEffects : outcome.effects);
     return compare(receipt, outcome);
   }
 }
@@ -86,27 +79,6 @@ export class Replayer {
  */
 function recorded(receipt: ReceiptClaims): { request: LedgerRequest; effects: Effect[] } {
   return { request: receipt.inputs as LedgerRequest, effects: receipt.effects as Effect[] };
-}
-
-function startState(
-  receipt: ReceiptClaims,
-  request: Extract<LedgerRequest, { kind: "start" }>,
-  workflow: CompiledWorkflow,
-  spent: Set<string>,
-): LedgerState {
-  const record: SequenceRecord = {
-    seq: receipt.seq,
-    workflowId: workflow.id,
-    workflow: workflow.hash,
-    params: request.params,
-    subject: request.subject,
-    actor: request.actor,
-    orchestrator: request.orchestrator,
-    createdAt: receipt.at,
-    ...(request.actorJkt ? { actorJkt: request.actorJkt } : {}),
-    ...(request.delegation ? { delegation: request.delegation } : {}),
-  };
-  return initialState(record, (kind, jti) => spent.has(nonceKey(kind, jti)));
 }
 
 /** A recorded request, re-bound to another workflow version for a what-if. */
