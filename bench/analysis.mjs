@@ -74,7 +74,7 @@ const percentile = (xs, p) => {
 
 // Analysis off: the bundled configuration with its detectors removed, through BATON_CONFIG.
 const dev = JSON.parse(readFileSync(join(ROOT, "examples/dev-config.json"), "utf8"));
-const workflows = readdirSync(join(ROOT, "examples/workflows")).map((f) => JSON.parse(readFileSync(join(ROOT, "examples/workflows", f), "utf8")));
+const workflows = readdirSync(join(ROOT, "examples/workflows")).filter((f) => !f.endsWith(".test.json")).map((f) => JSON.parse(readFileSync(join(ROOT, "examples/workflows", f), "utf8")));
 const offConfig = { ...dev, detectors: [], workflows };
 const offEnv = join(work, "off.env");
 writeFileSync(offEnv, `BATON_CONFIG='${JSON.stringify(offConfig)}'\n`);

@@ -12,3 +12,5 @@ export { approvalDigest, generateApproverKey, signApproval } from "../tokens/app
 export type { HeadClaims, ReceiptClaims } from "../tokens/receipt.js";
 export { type CredentialListing, PasskeyApprovalAuditor, passkeyApprovalOf } from "./passkey-approvals.js";
 export { verifyCredentialLog } from "../tokens/credential-log.js";
+export { type Answer, mismatches, runWorkflowTests, type StepResult, type TestResult, type WorkflowTestsResult } from "./workflow-tests/run.js";
+export { parseWorkflowTests, WorkflowTestError, type WorkflowTestIssue, type WorkflowTests } from "./workflow-tests/format.js";

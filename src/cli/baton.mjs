@@ -8,6 +8,7 @@
 //   baton audit verify <bundle.json> [--jwks <jwks.json>] [--workflows <dir>] [--json]
 //   baton audit whatif <receipts.txt> --workflows <new dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
 //   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
+//   baton test <workflows dir | test file>… [--json]   (the workflows' *.test.json, offline through decide())
 //   baton approver keygen|show|sign …   (the approver's CLI, src/cli/approver.mjs)
 //
 // Exit codes: 0 valid, 1 invalid (the first failing receipt and why), 2 usage or unreadable input.
@@ -18,12 +19,14 @@ import { auditVerify } from "./audit-verify.mjs";
 import { auditWhatif } from "./audit-whatif.mjs";
 import { UsageError } from "./cli-io.mjs";
 import { inspect } from "./inspect.mjs";
+import { test } from "./test.mjs";
 
 const USAGE = `usage:
   baton audit verify <receipts.txt> --jwks <jwks.json> --workflows <dir> [--head <file>] [--credentials <file>] [--json]
   baton audit verify <bundle.json> [--jwks <jwks.json>] [--workflows <dir>] [--json]
   baton audit whatif <receipts.txt> --workflows <dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
+  baton test <workflows dir | test file>… [--json]
   baton approver keygen|show|sign …  (baton approver --help)
 <receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.
 <bundle.json> is GET /v1/sequences/:id/bundle: receipts, JWKS, signed head, credentials and workflow in one file.
@@ -60,6 +63,7 @@ async function main() {
   if (command === "audit" && sub === "verify") return auditVerify(target ?? "", values);
   if (command === "audit" && sub === "whatif") return auditWhatif(target ?? "", values);
   if (command === "inspect") return inspect(sub, values);
+  if (command === "test") return test(positionals.slice(1), values);
   throw new UsageError(USAGE);
 }
 

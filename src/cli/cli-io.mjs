@@ -66,12 +66,12 @@ export function isBundle(path) {
   }
 }
 
-/** The workflows of a directory (*.json), compiled, by version hash. */
+/** The workflows of a directory (*.json, but not the *.test.json beside them), compiled, by version hash. */
 export async function loadWorkflows(dir) {
   const byHash = new Map();
   let files;
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith(".json"));
+    files = readdirSync(dir).filter((f) => f.endsWith(".json") && !f.endsWith(".test.json"));
   } catch (error) {
     throw new UsageError(`cannot read workflows directory ${dir}: ${error.message}`);
   }
