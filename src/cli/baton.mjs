@@ -10,6 +10,7 @@
 //   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
 //   baton test <workflows dir | test file>… [--json]   (the workflows' *.test.json, offline through decide())
 //   baton approver keygen|show|sign …   (the approver's CLI, src/cli/approver.mjs)
+//   baton lint …, baton scaffold …      (the workflow author's: src/cli/lint.mjs, scaffold.mjs)
 //
 // Exit codes: 0 valid, 1 invalid (the first failing receipt and why), 2 usage or unreadable input.
 // Plain JavaScript over the built library (dist/, made by `npm install`), so it runs on any supported Node.
@@ -28,6 +29,8 @@ const USAGE = `usage:
   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
   baton test <workflows dir | test file>… [--json]
   baton approver keygen|show|sign …  (baton approver --help)
+  baton lint [<workflow.json | dir>…] [--config <config.json>] [--json]  (baton lint --help)
+  baton scaffold --from-mcp <MCP server URL | tools-list.json> [--out <workflow.json>]  (baton scaffold --help)
 <receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.
 <bundle.json> is GET /v1/sequences/:id/bundle: receipts, JWKS, signed head, credentials and workflow in one file.
 --credentials is GET /v1/approvers/credentials: passkey approvals are re-verified against its signed log.`;
@@ -39,7 +42,11 @@ if (approver) {
   await import("./approver.mjs");
 }
 
-const { values, positionals } = approver
+// The workflow author's commands parse their own options (literal imports: packages/build.mjs follows them).
+const AUTHORING = { lint: () => import("./lint.mjs"), scaffold: () => import("./scaffold.mjs") };
+const authoring = Object.hasOwn(AUTHORING, process.argv[2] ?? "") ? AUTHORING[process.argv[2]] : null;
+
+const { values, positionals } = approver || authoring
   ? { values: {}, positionals: [] }
   : parseArgs({
       allowPositionals: true,
@@ -55,6 +62,7 @@ const { values, positionals } = approver
     });
 
 async function main() {
+  if (authoring) return (await authoring()).run(process.argv.slice(3));
   const [command, sub, target] = positionals;
   if (values.help || !command) {
     console.log(USAGE);

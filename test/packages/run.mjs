@@ -5,7 +5,8 @@
 //   (a) a node:http and a Hono tool server authorize a capability, on this Node and on Node 22;
 //   (b) a Worker tool server under `wrangler dev` does the same;
 //   (c) the MCP guard, called by the official SDK's client;
-//   (d) `npx baton audit verify` on an export (and a tampered copy), `baton inspect`, `baton approver`;
+//   (d) `npx baton audit verify` on an export (and a tampered copy), `baton inspect`, `baton approver`,
+//       `baton lint` and `baton scaffold`;
 //   and the declarations type-check in the user's project (tsc, strict).
 //
 //   node test/packages/run.mjs            starts its own `wrangler dev` on a free port
@@ -187,6 +188,13 @@ JSON.parse(readFileSync(join(project, "carol.private.jwk.json"), "utf8"));
 console.log(`npx baton audit verify (${lines.length} receipts): ${validOut.trim().split("\n").at(-1)}`);
 console.log(`npx baton audit verify with receipt 1 removed: exit 1, ${tampered.stdout.trim().split("\n").at(-1)}`);
 console.log("npx baton inspect: a receipt, verified; npx baton approver keygen: a key pair");
+// The workflow author: the examples lint without errors under their configuration, and a
+// saved tools/list scaffolds a workflow that does too.
+writeFileSync(join(project, "config.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(root, "examples/dev-config.json"), "utf8")), workflows: [] }));
+run("npx", ["--no-install", "baton", "lint", "workflows", "--config", "config.json"], { cwd: project });
+run("npx", ["--no-install", "baton", "scaffold", "--from-mcp", join(root, "test/fixtures/mcp/payments-tools.json"), "--out", "scaffolded.json"], { cwd: project });
+run("npx", ["--no-install", "baton", "lint", "scaffolded.json", "--config", "config.json"], { cwd: project });
+console.log("npx baton lint: the example workflows, no errors; npx baton scaffold: a skeleton that lints clean");
 
 await typesChecked;
 console.log(`[${since()}] types: the packages' declarations type-check in the project (tsc, strict; @ts-expect-error proves they are not any)`);
