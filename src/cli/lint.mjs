@@ -81,7 +81,7 @@ function bundledConfig() {
   return { ...dev, workflows: workflowFiles(join(EXAMPLES, "workflows")).map((file) => readJson(file, "workflow")) };
 }
 
-/** A file, or the *.json files of a directory. */
+/** A file, or the workflows of a directory: its *.json files but the *.test.json beside them (baton test's). */
 function workflowFiles(path) {
   let stat;
   try {
@@ -91,7 +91,7 @@ function workflowFiles(path) {
   }
   if (!stat.isDirectory()) return [path];
   return readdirSync(path)
-    .filter((f) => f.endsWith(".json"))
+    .filter((f) => f.endsWith(".json") && !f.endsWith(".test.json"))
     .sort()
     .map((f) => join(path, f));
 }

@@ -31,6 +31,13 @@ describe("baton lint", () => {
     expect(stdout).toMatch(/^6 workflows: 0 errors, 1 warning$/m);
   });
 
+  it("a directory: its workflows, not the baton test files beside them", () => {
+    const { code, stdout } = baton("lint", EXAMPLES);
+    expect(code).toBe(0);
+    expect(stdout).not.toMatch(/\.test\.json/);
+    expect(stdout).toMatch(/deployment\.json \(deployment\): ok$/m);
+  });
+
   it("--json: files, their findings with severity, rule, pointer and message, and the totals", () => {
     const { code, stdout } = baton("lint", EXAMPLES, "--json");
     expect(code).toBe(0);
