@@ -11,7 +11,7 @@ import { fromHttpException, unmatchedRoute } from "./fallback.js";
 import { BEARER_DESCRIPTION } from "./openapi.js";
 import { json } from "./respond.js";
 import { registerApprovers, registerEnrolments } from "./routes/approvers.js";
-import { registerAuthzen } from "./routes/authzen/index.js";
+import { AUTHZEN_PATHS, echoPepRequestId, registerAuthzen } from "./routes/authzen/index.js";
 import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
 import { registerSignals } from "./routes/signals.js";
@@ -40,6 +40,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
     await next();
     c.res.headers.set("x-request-id", c.get("pepRequestId") ?? c.get("requestId"));
   });
+  app.use(AUTHZEN_PATHS, echoPepRequestId);
 
   // Refused before any JSON or crypto work, with or without Content-Length.
   app.use(

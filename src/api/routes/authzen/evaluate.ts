@@ -53,7 +53,8 @@ export function evaluationsOf(request: Evaluations): { batch: boolean; evaluatio
     else {
       const at = batch ? ["evaluations", i] : [];
       for (const issue of parsed.error.issues) {
-        issues.push({ ...issue, path: [...at, ...issue.path], message: `${issue.message} (in the evaluation or as the top-level default)` });
+        const message = batch ? `${issue.message} (in the entry, or as the top-level default)` : issue.message;
+        issues.push({ ...issue, path: [...at, ...issue.path], message });
       }
     }
   });

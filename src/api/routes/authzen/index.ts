@@ -20,6 +20,8 @@ import { ConfigurationSchema, type Decision, DecisionSchema, type Evaluation, Ev
 export const EVALUATION_PATH = "/access/v1/evaluation";
 export const EVALUATIONS_PATH = "/access/v1/evaluations";
 export const CONFIGURATION_PATH = "/.well-known/authzen-configuration";
+/** Every path under the AuthZEN endpoints, the methods they do not take included. */
+export const AUTHZEN_PATHS = "/access/v1/*";
 
 /**
  * JSON whose objects repeat a member name is read differently by different parsers (the PEP
@@ -38,6 +40,17 @@ const refuseDuplicateMembers = createMiddleware<AppEnv>(async function refuseDup
     }
     if (parses && hasDuplicateMembers(text)) throw new BatonError("INVALID_REQUEST", "a JSON object of the body repeats a member name");
   }
+  await next();
+});
+
+/**
+ * AuthZEN 1.0 §10.1.3: a request's X-Request-ID MUST come back on its answer, errors included
+ * (app.ts answers `pepRequestId` in that header). Mounted before the body limit, which refuses
+ * before any route runs. An id Baton would not repeat (control characters, too long) is dropped.
+ */
+export const echoPepRequestId = createMiddleware<AppEnv>(async function echoPepRequestId(c, next) {
+  const id = c.req.header("x-request-id");
+  if (id !== undefined && id.length <= AUTHZEN_REQUEST_ID_MAX_CHARS && /^[\x21-\x7e]+$/.test(id)) c.set("pepRequestId", id);
   await next();
 });
 
@@ -72,13 +85,6 @@ const configurationRoute = documentedRoute({
 });
 
 export function registerAuthzen(app: OpenAPIHono<AppEnv>): void {
-  // §10.1.3: a request's X-Request-ID MUST come back on its answer, errors included.
-  app.use("/access/v1/*", async function echoPepRequestId(c, next) {
-    const id = c.req.header("x-request-id");
-    if (id !== undefined && id.length <= AUTHZEN_REQUEST_ID_MAX_CHARS && /^[\x21-\x7e]+$/.test(id)) c.set("pepRequestId", id);
-    await next();
-  });
-
   app.openapi(evaluationRoute, async (c) => {
     const evaluation = c.req.valid("json");
     const gate = gateOf(c);

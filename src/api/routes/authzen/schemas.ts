@@ -74,7 +74,7 @@ export const EvaluationsRequest = EvaluationItem.extend({
 export type Evaluations = z.infer<typeof EvaluationsRequest>;
 
 /** What a permit or a deny carries besides the boolean (§5.5.1: the context is the PDP's to define). */
-const DecisionContext = z
+const AuthzenDecisionContext = z
   .object({
     code: z.string().optional().openapi({ description: "a deny's Baton reason code", example: "REPLAY_NONCE" }),
     reason: z.string().openapi({ description: "the gate's message" }),
@@ -85,7 +85,7 @@ const DecisionContext = z
   })
   .openapi("AuthZENDecisionContext");
 
-export const DecisionSchema = z.object({ decision: z.boolean(), context: DecisionContext }).openapi("AuthZENDecision");
+export const DecisionSchema = z.object({ decision: z.boolean(), context: AuthzenDecisionContext }).openapi("AuthZENDecision");
 export type Decision = z.infer<typeof DecisionSchema>;
 
 export const EvaluationsResponse = z
