@@ -54,3 +54,8 @@ export const GRANT_MAX_ACTIONS = 64;
 export const RECEIPTS_PAGE_SIZE = 500;
 /** Idempotency keys: printable, bounded. */
 export const IDEMPOTENCY_KEY_MAX_CHARS = 200;
+
+/** Evaluations one AuthZEN boxcar may carry: each is a gate decision of its own, made one after another. */
+export const AUTHZEN_MAX_EVALUATIONS = 32;
+/** An AuthZEN PEP's X-Request-ID is answered back up to this length (printable ASCII). */
+export const AUTHZEN_REQUEST_ID_MAX_CHARS = 256;

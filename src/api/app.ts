@@ -11,6 +11,7 @@ import { fromHttpException, unmatchedRoute } from "./fallback.js";
 import { BEARER_DESCRIPTION } from "./openapi.js";
 import { json } from "./respond.js";
 import { registerApprovers, registerEnrolments } from "./routes/approvers.js";
+import { AUTHZEN_PATHS, echoPepRequestId, registerAuthzen } from "./routes/authzen/index.js";
 import { registerDiscovery } from "./routes/discovery.js";
 import { registerOutcomes } from "./routes/outcomes.js";
 import { registerSignals } from "./routes/signals.js";
@@ -32,12 +33,14 @@ export function createApp(): OpenAPIHono<AppEnv> {
 
   // Not hono/request-id: it adopts a client's X-Request-Id (an id the client picks would name
   // its request in our log), and it sets the header before the handler, so a Response built
-  // directly (respond.ts, onError, the receipts stream) goes out without it.
+  // directly (respond.ts, onError, the receipts stream) goes out without it. (An AuthZEN PEP's
+  // own id is answered back instead, as that spec requires: routes/authzen, `pepRequestId`.)
   app.use(async function requestId(c, next) {
     c.set("requestId", crypto.randomUUID());
     await next();
-    c.res.headers.set("x-request-id", c.get("requestId"));
+    c.res.headers.set("x-request-id", c.get("pepRequestId") ?? c.get("requestId"));
   });
+  app.use(AUTHZEN_PATHS, echoPepRequestId);
 
   // Refused before any JSON or crypto work, with or without Content-Length.
   app.use(
@@ -69,6 +72,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerSignals(app);
   registerApprovers(app);
   registerEnrolments(app);
+  registerAuthzen(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -11,5 +11,7 @@ export interface AppEnv {
     caller: Caller;
     /** Names this request in the log and in a 500's body, so an operator can find it. */
     requestId: string;
+    /** An AuthZEN PEP's own X-Request-ID, answered back in that header (AuthZEN 1.0 §10.1.3); the log keeps `requestId`. */
+    pepRequestId?: string;
   };
 }

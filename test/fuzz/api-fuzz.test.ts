@@ -202,7 +202,7 @@ const sequenceId = fc.oneof(
  */
 function keysFor(op: Operation): string[] {
   const tools = [KEY.deployer, KEY.db, KEY.expenses, KEY.payments];
-  if (op.path === "/v1/redeem" || op.path === "/v1/outcomes") return tools;
+  if (op.path === "/v1/redeem" || op.path === "/v1/outcomes" || op.path.startsWith("/access/v1/")) return tools;
   if (op.path.startsWith("/v1/signals")) return [KEY.operator, KEY.auditor];
   if (op.path.endsWith("/evidence")) return [KEY.agent, KEY.attester, KEY.orchestrator];
   if (op.path.endsWith("/approvals")) return [KEY.approvals, KEY.agent];
@@ -260,7 +260,7 @@ function resolve(schema: Schema): Schema {
 /** Values that fit a JSON Schema of the document (roughly; mutations do the rest). */
 function fromSchema(raw: Schema, name = "", depth = 0): fc.Arbitrary<unknown> {
   const schema = resolve(raw);
-  if (/token|attestation|approval|receipt|proof/.test(name)) return fc.oneof(realToken, junk);
+  if (/token|attestation|approval|receipt|proof|capability/.test(name)) return fc.oneof(realToken, junk);
   if (schema.enum) return fc.constantFrom(...schema.enum);
   if (schema.const !== undefined) return fc.constant(schema.const);
   const choices = schema.anyOf ?? schema.oneOf;

@@ -5,6 +5,7 @@ import type { AppEnv } from "../context.js";
 import { documentedRoute } from "../openapi.js";
 import { json } from "../respond.js";
 import { JwksSchema } from "../schemas.js";
+import { CONFIGURATION_PATH, EVALUATIONS_PATH, EVALUATION_PATH } from "./authzen/index.js";
 
 const jwksRoute = documentedRoute({
   method: "get",
@@ -35,6 +36,10 @@ export function registerDiscovery(app: OpenAPIHono<AppEnv>): void {
       redeem_endpoint: `${base}/v1/redeem`,
       workflows_endpoint: `${base}/v1/workflows`,
       openapi_uri: `${base}/openapi.json`,
+      // OpenID AuthZEN 1.0: the gate as a policy decision point (routes/authzen).
+      authzen_configuration_uri: `${base}${CONFIGURATION_PATH}`,
+      access_evaluation_endpoint: `${base}${EVALUATION_PATH}`,
+      access_evaluations_endpoint: `${base}${EVALUATIONS_PATH}`,
       signing_alg_values_supported: [SIGNING_ALGORITHM],
       evidence_alg_values_supported: EVIDENCE_ALGORITHMS,
       dpop_signing_alg_values_supported: EVIDENCE_ALGORITHMS,
