@@ -9,6 +9,7 @@
 //   baton audit whatif <receipts.txt> --workflows <new dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
 //   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
 //   baton approver keygen|show|sign …   (the approver's CLI, src/cli/approver.mjs)
+//   baton shadow report …               (shadow-report.mjs, its own options)
 //
 // Exit codes: 0 valid, 1 invalid (the first failing receipt and why), 2 usage or unreadable input.
 // Plain JavaScript over the built library (dist/, made by `npm install`), so it runs on any supported Node.
@@ -25,6 +26,7 @@ const USAGE = `usage:
   baton audit whatif <receipts.txt> --workflows <dir> [--workflow <id>] [--jwks <jwks.json>] [--json]
   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
   baton approver keygen|show|sign …  (baton approver --help)
+  baton shadow report <workflow> | --from <receipts.txt | bundle.json>  (baton shadow --help)
 <receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.
 <bundle.json> is GET /v1/sequences/:id/bundle: receipts, JWKS, signed head, credentials and workflow in one file.
 --credentials is GET /v1/approvers/credentials: passkey approvals are re-verified against its signed log.`;
@@ -36,7 +38,20 @@ if (approver) {
   await import("./approver.mjs");
 }
 
-const { values, positionals } = approver
+// `baton shadow …` parses its own options too (shadow-report.mjs).
+const shadow = process.argv[2] === "shadow";
+if (shadow) {
+  const { shadowCommand } = await import("./shadow-report.mjs");
+  shadowCommand(process.argv.slice(3)).then(
+    (code) => process.exit(code),
+    (error) => {
+      console.error(error instanceof UsageError ? error.message : `error: ${error.stack ?? error}`);
+      process.exit(2);
+    },
+  );
+}
+
+const { values, positionals } = approver || shadow
   ? { values: {}, positionals: [] }
   : parseArgs({
       allowPositionals: true,
@@ -63,7 +78,7 @@ async function main() {
   throw new UsageError(USAGE);
 }
 
-if (!approver) main().then(
+if (!approver && !shadow) main().then(
   (code) => process.exit(code),
   (error) => {
     console.error(error instanceof UsageError ? error.message : `error: ${error.stack ?? error}`);
