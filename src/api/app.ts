@@ -18,6 +18,7 @@ import { registerSignals } from "./routes/signals.js";
 import { registerRedeem } from "./routes/redeem.js";
 import { registerSequenceList } from "./routes/sequence-list.js";
 import { registerSequences } from "./routes/sequences/index.js";
+import { registerShadow } from "./routes/shadow.js";
 import { registerWorkflows } from "./routes/workflows.js";
 
 /** Builds the Baton HTTP API: every route declared once with its zod schemas. */
@@ -65,6 +66,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
 
   registerDiscovery(app);
   registerWorkflows(app);
+  registerShadow(app);
   registerSequences(app);
   registerSequenceList(app);
   registerRedeem(app);

@@ -46,8 +46,8 @@ const ROLE_DUTIES: Record<NamedRole | "tool:<id>", string> = {
   attester: "submits signed attestations as evidence",
   approver: "reads a sequence it is asked to approve and submits signed approvals",
   "tool:<id>": "a tool server: redeems capabilities addressed to it and reports outcomes",
-  auditor: "reads sequences and their receipt chains and evidence bundles, signals and approvers' passkeys; never mutates",
-  operator: "reads, acknowledges and clears signals of the analysis plane; issues approvers' passkey enrolment links and revokes their passkeys",
+  auditor: "reads sequences and their receipt chains and evidence bundles, signals, approvers' passkeys and shadow reports; never mutates",
+  operator: "reads, acknowledges and clears signals of the analysis plane; reads shadow reports (without receipts); issues approvers' passkey enrolment links and revokes their passkeys",
 };
 
 export const BEARER_DESCRIPTION = `API key of a configured client (\`Authorization: Bearer <key>\`). Its role decides what it may call: ${Object.entries(

@@ -14,3 +14,5 @@ export { type CredentialListing, PasskeyApprovalAuditor, passkeyApprovalOf } fro
 export { verifyCredentialLog } from "../tokens/credential-log.js";
 export { type Answer, mismatches, runWorkflowTests, type StepResult, type TestResult, type WorkflowTestsResult } from "./workflow-tests/run.js";
 export { parseWorkflowTests, WorkflowTestError, type WorkflowTestIssue, type WorkflowTests } from "./workflow-tests/format.js";
+export { type ShadowEntry, shadowEntry } from "../tokens/shadow-entry.js";
+export { verifiedShadowEntry } from "./shadow-report.js";

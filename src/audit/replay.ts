@@ -1,6 +1,8 @@
 import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
-import type { Effect, LedgerRequest, LedgerState, Outcome } from "../policy/types.js";
+import { rebindRequest } from "../policy/rebind.js";
+import { flipOf } from "../policy/shadow.js";
+import type { Effect, LedgerRequest, Outcome } from "../policy/types.js";
 import { canonicalJson } from "../tokens/digest.js";
 import type { ReceiptClaims } from "../tokens/receipt.js";
 import { LedgerFold } from "./ledger-fold.js";
@@ -64,7 +66,8 @@ export class Replayer {
     let { request, effects: recordedEffects } = recorded(receipt);
     if (request.kind !== "start" && !this.#ledger.state) throw new Error(`receipt ${receipt.n}: the chain does not begin with its start`);
     const state = await this.#ledger.snapshot(request, receipt.seq, receipt.at);
-    if (mode === "whatif" && request.kind !== "start") request = rebind(request, workflow, state);
+    // An approval that matched what it approved then is taken to approve the same thing now.
+    if (mode === "whatif" && request.kind !== "start") request = rebindRequest(request, workflow, { digest: state.approvalDigest });
     const outcome = decide(workflow, state, request, receipt.at);
     // An audit folds what was recorded (so one divergence does not cascade); a what-if folds its own history.
     this.#ledger.fold(state, mode === "audit" ? recordedEffects : outcome.effects);
@@ -81,27 +84,10 @@ function recorded(receipt: ReceiptClaims): { request: LedgerRequest; effects: Ef
   return { request: receipt.inputs as LedgerRequest, effects: receipt.effects as Effect[] };
 }
 
-/** A recorded request, re-bound to another workflow version for a what-if. */
-function rebind(request: LedgerRequest, workflow: CompiledWorkflow, state: LedgerState): LedgerRequest {
-  switch (request.kind) {
-    case "redeem":
-    case "delegate":
-      // The token named the version it was minted under; the question is the policy, not the token.
-      return { ...request, token: { ...request.token, workflow: workflow.hash } };
-    case "approval":
-      // An approval that matched what it approved then is taken to approve the same thing now.
-      if (!request.approval.ok || state.approvalDigest === null) return request;
-      return { ...request, approval: { ...request.approval, claims: { ...request.approval.claims, digest: state.approvalDigest } } };
-    default:
-      return request;
-  }
-}
-
 function compare(receipt: ReceiptClaims, outcome: Outcome): Divergence | null {
-  let what: Divergence["what"] | null = null;
-  if (receipt.decision !== outcome.decision) what = "decision";
-  else if (receipt.code !== outcome.code) what = "code";
-  else if (canonicalJson(receipt.effects) !== canonicalJson(outcome.effects)) what = "effects";
+  // The comparison shadow mode makes too (policy/shadow.ts), then the effects.
+  let what: Divergence["what"] | null = flipOf(receipt, outcome);
+  if (!what && canonicalJson(receipt.effects) !== canonicalJson(outcome.effects)) what = "effects";
   if (!what) return null;
   const details = outcome.details as { condition?: unknown; limit?: unknown } | undefined;
   const recordedDetails = receipt.details as { condition?: unknown } | undefined;

@@ -11,6 +11,7 @@
 //   baton test <workflows dir | test file>… [--json]   (the workflows' *.test.json, offline through decide())
 //   baton approver keygen|show|sign …   (the approver's CLI, src/cli/approver.mjs)
 //   baton lint …, baton scaffold …      (the workflow author's: src/cli/lint.mjs, scaffold.mjs)
+//   baton shadow report …               (shadow-report.mjs, its own options)
 //
 // Exit codes: 0 valid, 1 invalid (the first failing receipt and why), 2 usage or unreadable input.
 // Plain JavaScript over the built library (dist/, made by `npm install`), so it runs on any supported Node.
@@ -31,6 +32,7 @@ const USAGE = `usage:
   baton approver keygen|show|sign …  (baton approver --help)
   baton lint [<workflow.json | dir>…] [--config <config.json>] [--json]  (baton lint --help)
   baton scaffold --from-mcp <MCP server URL | tools-list.json> [--out <workflow.json>]  (baton scaffold --help)
+  baton shadow report <workflow> | --from <receipts.txt | bundle.json>  (baton shadow --help)
 <receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.
 <bundle.json> is GET /v1/sequences/:id/bundle: receipts, JWKS, signed head, credentials and workflow in one file.
 --credentials is GET /v1/approvers/credentials: passkey approvals are re-verified against its signed log.`;
@@ -46,7 +48,20 @@ if (approver) {
 const AUTHORING = { lint: () => import("./lint.mjs"), scaffold: () => import("./scaffold.mjs") };
 const authoring = Object.hasOwn(AUTHORING, process.argv[2] ?? "") ? AUTHORING[process.argv[2]] : null;
 
-const { values, positionals } = approver || authoring
+// `baton shadow …` parses its own options too (shadow-report.mjs).
+const shadow = process.argv[2] === "shadow";
+if (shadow) {
+  const { shadowCommand } = await import("./shadow-report.mjs");
+  shadowCommand(process.argv.slice(3)).then(
+    (code) => process.exit(code),
+    (error) => {
+      console.error(error instanceof UsageError ? error.message : `error: ${error.stack ?? error}`);
+      process.exit(2);
+    },
+  );
+}
+
+const { values, positionals } = approver || authoring || shadow
   ? { values: {}, positionals: [] }
   : parseArgs({
       allowPositionals: true,
@@ -75,7 +90,7 @@ async function main() {
   throw new UsageError(USAGE);
 }
 
-if (!approver) main().then(
+if (!approver && !shadow) main().then(
   (code) => process.exit(code),
   (error) => {
     console.error(error instanceof UsageError ? error.message : `error: ${error.stack ?? error}`);

@@ -4,6 +4,7 @@ import { BatonError } from "../errors.js";
 import { CONFIG_MAX_BYTES } from "../limits.js";
 import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow, formatPath } from "../policy/compile.js";
 import { BUNDLED_EXAMPLE_CONFIG } from "./bundled.js";
+import { type ShadowCandidate, compileCandidates } from "./candidates.js";
 import { type Approver, type Client, ConfigSchema, type Passkeys, type PublicJwk, type Webhook } from "./schema.js";
 
 export interface AttesterKey {
@@ -36,6 +37,10 @@ export interface BatonConfig {
   detectors: readonly Detector[];
   /** Endpoints notified of escalations, seals, revocations and signals. */
   webhooks: readonly Webhook[];
+  /** Candidate versions run in shadow, by workflow id (a broken one is kept, with its issues). */
+  candidates: ReadonlyMap<string, ShadowCandidate>;
+  /** Promotions by workflow id: the version hash the current one replaced. */
+  promotions: ReadonlyMap<string, string>;
   source: "binding" | "bundled-examples";
 }
 
@@ -89,6 +94,17 @@ export async function parseConfig(
         issues.push({ path: `clients[${index}].workflows[${w}]`, message: `unknown workflow ${id}` });
       }
     }
+  });
+
+  // Which workflow a candidate or a promotion is of is the configuration's business; the
+  // candidate's own definition is not (compileCandidates).
+  config.shadow.forEach((entry, i) => {
+    if (!workflows.has(entry.workflow)) issues.push({ path: `shadow[${i}].workflow`, message: `unknown workflow ${entry.workflow}` });
+  });
+  config.promotions.forEach((promotion, i) => {
+    const current = workflows.get(promotion.workflow);
+    if (!current) issues.push({ path: `promotions[${i}].workflow`, message: `unknown workflow ${promotion.workflow}` });
+    else if (current.hash === promotion.from) issues.push({ path: `promotions[${i}].from`, message: "is the workflow's current version" });
   });
 
   const attesterKeys = new Map<string, AttesterKey>();
@@ -149,6 +165,8 @@ export async function parseConfig(
     clients: config.clients,
     detectors: config.detectors,
     webhooks: config.webhooks,
+    candidates: await compileCandidates(config.shadow),
+    promotions: new Map(config.promotions.map((p) => [p.workflow, p.from])),
     source,
   };
 }

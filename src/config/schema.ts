@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DetectorSchema } from "./detector-schema.js";
+import { PromotionSchema, ShadowEntrySchema } from "./shadow-schema.js";
 import { Identifier } from "../policy/workflow-schema.js";
 import { WEBHOOK_EVENTS } from "../tokens/event.js";
 
@@ -120,6 +121,8 @@ export const ConfigSchema = z
     detectors: z.array(DetectorSchema).max(64).default([]),
     passkeys: PasskeysSchema.default(DEVELOPMENT_PASSKEYS).describe("WebAuthn relying party of approvers' passkeys"),
     webhooks: z.array(WebhookSchema).max(16).default([]),
+    shadow: z.array(ShadowEntrySchema).max(64).default([]).describe("candidate workflow versions run in shadow (log only)"),
+    promotions: z.array(PromotionSchema).max(256).default([]).describe("candidates that became their workflow's version"),
     clients: z.array(ClientSchema).min(1).max(1024),
   })
   .superRefine((config, ctx) => {
@@ -128,6 +131,8 @@ export const ConfigSchema = z
     unique(config.detectors.map((d) => d.id), ["detectors"], "detector id", ctx);
     unique(config.clients.map((c) => c.id), ["clients"], "client id", ctx);
     unique(config.webhooks.map((w) => w.id), ["webhooks"], "webhook id", ctx);
+    unique(config.shadow.map((s) => s.workflow), ["shadow"], "candidate for workflow", ctx, "workflow");
+    unique(config.promotions.map((p) => p.workflow), ["promotions"], "promotion of workflow", ctx, "workflow");
     unique(config.clients.map((c) => c.key_sha256), ["clients"], "client key", ctx, "key_sha256");
     const kids = new Set<string>();
     for (const list of ["attesters", "approvers"] as const) {

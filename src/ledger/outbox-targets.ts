@@ -4,13 +4,19 @@ import { type Fetcher, postEvent } from "../outbound.js";
 import type { SequenceRecord } from "../policy/types.js";
 import { receiptEvent, signEvent } from "../tokens/event.js";
 import type { Keyring } from "../tokens/keys.js";
-import { receiptHash } from "../tokens/receipt.js";
+import { type ShadowClaims, receiptHash } from "../tokens/receipt.js";
 import { type DeliveryTarget, type OutboxReceipt, mayChangeSequence } from "./outbox.js";
 import type { SequenceIndex } from "./sequence-index.js";
+import { shadowed } from "./shadow.js";
 import { SEQUENCE_INDEX_NAME, indexes } from "./sequence-index-rules.js";
 
 /** The claims a target's filter reads, available at commit time as well as from a stored receipt. */
-type FilterClaims = Parameters<typeof indexes>[0];
+type FilterClaims = Parameters<typeof indexes>[0] & { shadow?: ShadowClaims | undefined };
+
+/** Whether a receipt's shadow decision is one the shadow report lists: it differs, or the candidate could not decide. */
+export function shadowFlips(claims: Pick<FilterClaims, "shadow">): boolean {
+  return claims.shadow !== undefined && claims.shadow.flip !== null;
+}
 
 /**
  * Whether any target wants a receipt just committed, so the ledger sets its alarm
@@ -19,7 +25,7 @@ type FilterClaims = Parameters<typeof indexes>[0];
  */
 export function outboxWants(config: BatonConfig, claims: FilterClaims, activity: boolean): boolean {
   if (activity && config.detectors.length > 0) return true;
-  if (indexes(claims)) return true;
+  if (indexes(claims) || shadowFlips(claims)) return true;
   const event = receiptEvent(claims);
   return event !== null && config.webhooks.some((w) => w.events.includes(event));
 }
@@ -31,14 +37,37 @@ export interface TargetBindings {
   fetcher: Fetcher;
 }
 
-/** The outbox targets of one sequence: its analysts (only those some detector watches), the sequence index, each webhook. */
+/**
+ * The outbox targets of one sequence: its analysts (only those some detector watches), the
+ * sequence index, each webhook, and the index's shadow report while the sequence's workflow
+ * has a candidate configured (only those sequences pay for it; a flip still waiting when the
+ * candidate is removed stays in its receipt, which `baton shadow report --from` reads).
+ */
 export function outboxTargets(config: BatonConfig, record: SequenceRecord, bindings: TargetBindings): DeliveryTarget[] {
   // A detector configured later catches up from the analyst's cursor, which stayed put.
   const analysts = (["actor", "subject"] as const)
     .filter((by) => config.detectors.some((d) => d.by === by))
     .map((by) => analystTarget(bindings.analysts, record, by === "actor" ? `actor:${record.actor}` : `subject:${record.subject}`));
   const index = bindings.index.get(bindings.index.idFromName(SEQUENCE_INDEX_NAME));
-  return [...analysts, indexTarget(index, record), ...config.webhooks.map((w) => webhookTarget(config.issuer, w, bindings))];
+  return [
+    ...analysts,
+    indexTarget(index, record),
+    ...(shadowed(config, record) ? [shadowTarget(index, record)] : []),
+    ...config.webhooks.map((w) => webhookTarget(config.issuer, w, bindings)),
+  ];
+}
+
+/**
+ * The shadow report (in the sequence index): the receipts whose shadow decision differs.
+ * It reads every receipt's claims, an allowed redeem's too (the flip a tightened condition
+ * makes most often), which only sequences of a shadowed workflow pay for.
+ */
+export function shadowTarget(index: DurableObjectStub<SequenceIndex>, record: SequenceRecord): DeliveryTarget {
+  return {
+    name: "shadow",
+    wants: (r) => shadowFlips(r.claims()),
+    send: async ({ through, receipts }) => (await index.ingestShadow({ workflow: record.workflowId, through, receipts: receipts.map((r) => r.jws) })).through,
+  };
 }
 
 /** The analysis plane reads allowed redeems only; the cursor names the party (as before targets were many). */

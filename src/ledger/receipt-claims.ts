@@ -1,9 +1,12 @@
 import type { CompiledWorkflow } from "../policy/compile.js";
 import type { LedgerRequest, LedgerState, Outcome } from "../policy/types.js";
-import type { ReceiptClaims } from "../tokens/receipt.js";
+import type { ReceiptClaims, ShadowClaims } from "../tokens/receipt.js";
 import type { Head } from "./store.js";
 
-/** The receipt of one decision: chained to `head`, carrying exactly what `decide()` saw and did. */
+/**
+ * The receipt of one decision: chained to `head`, carrying exactly what `decide()` saw and
+ * did; beside it, never mixed in, the shadow candidate's decision and a promotion's mark.
+ */
 export function receiptClaims(run: {
   issuer: string;
   compiled: CompiledWorkflow;
@@ -12,6 +15,8 @@ export function receiptClaims(run: {
   outcome: Outcome;
   head: Head | null;
   now: number;
+  shadow?: ShadowClaims | undefined;
+  promotedFrom?: string | undefined;
 }): ReceiptClaims {
   const { compiled, state, request, outcome, head } = run;
   return {
@@ -31,6 +36,8 @@ export function receiptClaims(run: {
     effects: outcome.effects,
     nonce: presentedNonce(request),
     minted: outcome.mint && { jti: outcome.mint.jti, stage: outcome.mint.stageId, exp: outcome.mint.exp },
+    ...(run.shadow ? { shadow: run.shadow } : {}),
+    ...(run.promotedFrom ? { promoted_from: run.promotedFrom } : {}),
   };
 }
 

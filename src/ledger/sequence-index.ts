@@ -2,7 +2,18 @@ import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
 import { migrate } from "../storage/migrate.js";
 import { unverifiedReceiptClaims } from "../tokens/receipt.js";
+import type { ShadowEntry } from "../tokens/shadow-entry.js";
 import { type IndexedState, type Waiting, applyReceipt } from "./sequence-index-rules.js";
+import {
+  PromotionClaimSchema,
+  SHADOW_INDEX_MIGRATION,
+  ShadowIngestSchema,
+  ShadowQuerySchema,
+  claimPromotion,
+  ingestShadow,
+  listShadow,
+  promotionHolder,
+} from "./shadow-index.js";
 
 /** The index's storage, numbered and append-only (storage/migrate.ts). */
 const INDEX_MIGRATIONS = [
@@ -13,6 +24,8 @@ const INDEX_MIGRATIONS = [
    );
    CREATE INDEX sequences_newest ON sequences (created DESC, seq DESC);
    CREATE INDEX sequences_waiting ON sequences (waiting_group, created DESC) WHERE waiting_group IS NOT NULL;`,
+  // 2: shadow mode's flips across sequences, and the first sequence of each promoted version.
+  SHADOW_INDEX_MIGRATION,
 ];
 
 export const IndexIngestSchema = z.object({
@@ -129,6 +142,29 @@ export class SequenceIndex extends DurableObject<Env> {
       .exec<Row>(`SELECT * FROM sequences ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created DESC, seq DESC LIMIT ?`, ...args, q.limit + 1)
       .toArray();
     return { sequences: rows.slice(0, q.limit).map(listed), more: rows.length > q.limit };
+  }
+
+  /** Takes the receipts of one sequence whose shadow decision differs (outbox-targets.ts shadowTarget). */
+  async ingestShadow(raw: z.input<typeof ShadowIngestSchema>): Promise<{ through: number }> {
+    const input = ShadowIngestSchema.parse(raw);
+    this.ctx.storage.transactionSync(() => ingestShadow(this.#sql, input));
+    return { through: input.through };
+  }
+
+  /** A page of a workflow's shadow flips, newest first (GET /v1/workflows/:id/shadow), and who claimed its promotion. */
+  async shadow(raw: z.input<typeof ShadowQuerySchema>): Promise<{ entries: (ShadowEntry & { receipt: string })[]; more: boolean; promotion: { seq: string; from: string; at: number } | null }> {
+    const q = ShadowQuerySchema.parse(raw);
+    return { ...listShadow(this.#sql, q), promotion: promotionHolder(this.#sql, q.workflow, q.version) };
+  }
+
+  /** Whether `seq` is the first sequence of a promoted version (ledger/promotion.ts). */
+  async claimPromotion(raw: z.input<typeof PromotionClaimSchema>): Promise<{ first: boolean }> {
+    const claim = PromotionClaimSchema.parse(raw);
+    let result = { first: false };
+    this.ctx.storage.transactionSync(() => {
+      result = claimPromotion(this.#sql, claim);
+    });
+    return result;
   }
 }
 

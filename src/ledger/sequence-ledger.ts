@@ -16,6 +16,7 @@ import { describeSequence } from "./describe.js";
 import { mintCapability } from "./mint.js";
 import { deliverOutbox } from "./outbox.js";
 import { outboxTargets, outboxWants } from "./outbox-targets.js";
+import { promotionOf } from "./promotion.js";
 import {
   ApprovalInputSchema,
   type Caller,
@@ -32,6 +33,7 @@ import {
   parseInput,
 } from "./protocol.js";
 import { receiptClaims } from "./receipt-claims.js";
+import { shadowOf } from "./shadow.js";
 import { withSignals } from "./signals.js";
 import { newSequence } from "./start.js";
 import { LedgerStore, type StoredSequence } from "./store.js";
@@ -80,7 +82,9 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
         return refused(new BatonError("INVALID_REQUEST", "this workflow binds capabilities to the actor's key: actor_jwk is required"));
       }
       const { record, request } = newSequence(this.ctx.id.toString(), input.value, Date.now());
+      const promotedFrom = await promotionOf(config, this.env.SEQUENCE_INDEX, workflow, record.seq, record.createdAt);
       return this.#decideAndCommit({
+        promotedFrom,
         config,
         keyring,
         compiled,
@@ -220,6 +224,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     idempotency: Idempotency | undefined;
     create: boolean;
     now: number;
+    promotedFrom?: string | undefined;
   }): Promise<LedgerAnswer> {
     const { config, keyring, compiled, stored, state, request, now } = run;
     const outcome = decide(compiled, state, request, now);
@@ -229,7 +234,9 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
       return refused(new BatonError(outcome.code, outcome.message, { details: outcome.details }));
     }
     const head = this.#store.head();
-    const claims = receiptClaims({ issuer: config.issuer, compiled, state, request, outcome, head, now });
+    // The candidate decides beside the enforced version, from the same inputs; it changes nothing but the receipt's `shadow`.
+    const shadow = await shadowOf(config, { enforced: compiled, state, request, now, outcome });
+    const claims = receiptClaims({ issuer: config.issuer, compiled, state, request, outcome, head, now, shadow, promotedFrom: run.promotedFrom });
     const receipt = await signReceipt(keyring, claims);
     const hash = await receiptHash(receipt);
     // The store counts re-issues as it applies the `capability` effect; the answer needs only the token.

@@ -15,6 +15,31 @@ export const EFFECT_TYPES = ["use", "spend", "accept_evidence", "accept_approval
 const RedeemInputs = z.looseObject({ kind: z.literal("redeem"), tool: z.string(), action: z.string() });
 const OtherInputs = z.looseObject({ kind: z.enum(RECEIPT_KINDS.filter((k) => k !== "redeem") as [Exclude<(typeof RECEIPT_KINDS)[number], "redeem">]) });
 
+const ReasonCodeSchema = z.enum(REASON_CODES as [(typeof REASON_CODES)[number], ...(typeof REASON_CODES)[number][]]);
+
+/**
+ * The same decision under the shadow candidate of the receipt's workflow (README: Shadow
+ * mode): computed by the same `decide()` from the same inputs, state and time, recorded
+ * and never enforced. `flip` says how it differs from the receipt's own decision: not
+ * (null), in the decision, only in the code, or `error` when the candidate could not
+ * decide (it does not compile, or it threw): `candidate` is then null or its hash.
+ * A flip names the condition that decided each side, when one did.
+ */
+export const ShadowClaimsSchema = z.union([
+  z.strictObject({ candidate: z.string(), decision: z.enum(DECISIONS), code: ReasonCodeSchema.nullable(), flip: z.null() }),
+  z.strictObject({
+    candidate: z.string(),
+    decision: z.enum(DECISIONS),
+    code: ReasonCodeSchema.nullable(),
+    flip: z.enum(["decision", "code"]),
+    message: z.string(),
+    condition: z.string().nullable(),
+    enforced_condition: z.string().nullable(),
+  }),
+  z.strictObject({ candidate: z.string().nullable(), flip: z.literal("error"), error: z.string() }),
+]);
+export type ShadowClaims = z.infer<typeof ShadowClaimsSchema>;
+
 /**
  * One decision, signed and chained: `prev` is the SHA-256 of receipt n-1 (its
  * compact JWS), so removing, reordering or inserting a receipt breaks the chain.
@@ -37,7 +62,7 @@ export const ReceiptClaimsSchema = z.looseObject({
   kind: z.enum(RECEIPT_KINDS),
   stage: z.string(),
   decision: z.enum(DECISIONS),
-  code: z.enum(REASON_CODES as [(typeof REASON_CODES)[number], ...(typeof REASON_CODES)[number][]]).nullable(),
+  code: ReasonCodeSchema.nullable(),
   message: z.string(),
   details: z.unknown().optional(),
   workflow: z.string(),
@@ -47,6 +72,10 @@ export const ReceiptClaimsSchema = z.looseObject({
   nonce: z.string().nullable(),
   /** The capability this decision minted, if any. */
   minted: z.object({ jti: z.string(), stage: z.string(), exp: z.number() }).nullable(),
+  /** The shadow candidate's decision, beside this one; never an input of a replay. */
+  shadow: ShadowClaimsSchema.optional(),
+  /** On the start receipt of the first sequence of a promoted version: the version it replaced. */
+  promoted_from: z.string().optional(),
 });
 export type ReceiptClaims = z.infer<typeof ReceiptClaimsSchema>;
 
