@@ -15,8 +15,19 @@ const TOOL_STATUS = { ISSUER_UNAVAILABLE: 503, TOOL_CREDENTIAL_MISSING: 500, TOO
 /** A refusal of the verifier; `toJSON()` is Baton's error envelope, so a tool server can answer with it as is. */
 export class VerifierError extends CodedError<VerifierCode> {
   override readonly name = "VerifierError";
+  /**
+   * The sequence's current stage when Baton refused, read from the refusal's receipt once its
+   * signature verified (the receipt records the stage the decision was made in); null without
+   * a receipt. It tells the agent which stage is open, e.g. after SEQUENCE_VIOLATION.
+   */
+  readonly currentStage: string | null;
 
-  constructor(code: VerifierCode, message: string, options: { details?: unknown; receipt?: string | null; cause?: unknown } = {}) {
+  constructor(
+    code: VerifierCode,
+    message: string,
+    options: { details?: unknown; receipt?: string | null; cause?: unknown; currentStage?: string | null } = {},
+  ) {
     super(code, code in TOOL_STATUS ? TOOL_STATUS[code as keyof typeof TOOL_STATUS] : REASON_STATUS[code as ReasonCode], message, options);
+    this.currentStage = options.currentStage ?? null;
   }
 }

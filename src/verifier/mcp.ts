@@ -26,8 +26,10 @@
  * On refusal the handler never runs and the call answers an MCP tool error (not a
  * JSON-RPC error, so the agent sees it), with no `structuredContent`, so tools with
  * an `outputSchema` still validate:
- *   { isError: true, content: [{ type: "text", text: "REPLAY_NONCE: …" }],
- *     _meta: { "baton/code": "REPLAY_NONCE", "baton/receipt": "<jws>" | null } }
+ *   { isError: true, content: [{ type: "text", text: "REPLAY_NONCE: … (Baton's receipt: the sequence is in stage rollout)" }],
+ *     _meta: { "baton/code": "REPLAY_NONCE", "baton/receipt": "<jws>" | null, "baton/current_stage": "rollout" | null } }
+ * `baton/current_stage` is the stage the sequence is in, as Baton's signed receipt of
+ * the refusal records it: after SEQUENCE_VIOLATION, the one that is open.
  * On success the handler gets an `extra` whose `_meta["baton/receipt"]` is Baton's
  * ALLOW receipt; `batonAuthorization(extra)` returns `{ capability, receipt, sealed }`
  * typed, e.g. for `verifier.reportOutcome(receipt, "succeeded")`.
@@ -46,22 +48,25 @@
  * It hooks two internals of `McpServer` (`_createRegisteredTool`, through which every
  * registration goes, and `_registeredTools`), as the SDK's own experimental task API
  * does; if a future SDK renames them, `guardMcpServer` throws rather than guard nothing.
+ *
+ * Over HTTP, `guardMcpEndpoint` (./mcp-endpoint.ts) adds MCP authorization at the door:
+ * the RFC 9728 metadata, the 401 challenge, 403 `insufficient_scope`.
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
-import type { CallToolResult, ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
+import type { ServerNotification, ServerRequest } from "@modelcontextprotocol/sdk/types.js";
 import { VerifierError } from "./errors.js";
+import { RECEIPT_META, refusalResult, refusalText } from "./mcp-refusal.js";
 import type { ActionRequest, Authorized, Verifier } from "./verifier.js";
+
+export { CODE_META, CURRENT_STAGE_META, RECEIPT_META, type RefusalMeta, type RefusalResult, refusalResult } from "./mcp-refusal.js";
+export { guardMcpEndpoint, type GuardMcpEndpointOptions, type McpEndpointGuard, type ProtectedResourceMetadata } from "./mcp-endpoint.js";
 
 /** What a tool handler receives as its last argument. */
 export type ToolCallExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 /** Request `_meta` key carrying the capability (stdio, or any transport). */
 export const CAPABILITY_META = "baton/capability";
-/** Result `_meta` key of a refusal's stable code; handler `extra._meta` never has it. */
-export const CODE_META = "baton/code";
-/** Result `_meta` key of a refusal's receipt (null when the gate did not decide); handler `extra._meta` key of the ALLOW receipt. */
-export const RECEIPT_META = "baton/receipt";
 
 export interface GuardMcpServerOptions {
   /** Where the capability is; default `_meta["baton/capability"]`, then `Authorization` (see above). */
@@ -71,12 +76,6 @@ export interface GuardMcpServerOptions {
   /** The action a tool performs; default its name (MCP tool names allow `.`, e.g. `deploy.canary`). */
   action?: (toolName: string) => string;
 }
-
-/** A refusal as an MCP tool result. */
-export type RefusalResult = CallToolResult & {
-  isError: true;
-  _meta: { [CODE_META]: VerifierError["code"]; [RECEIPT_META]: string | null };
-};
 
 type Handler = (...params: unknown[]) => unknown;
 type TaskHandler = { createTask: Handler };
@@ -151,7 +150,7 @@ export function guardMcpServer<S extends McpServer>(server: S, verifier: Verifie
       if (isRecord(handler) && typeof handler.createTask === "function") {
         // A task tool: the capability is spent when the task is created. A refusal
         // cannot be a CreateTaskResult, so it is thrown; the SDK answers it as a tool
-        // error whose text is "<CODE>: <message>" (without the _meta).
+        // error whose text is refusalText's "<CODE>: <message>…" (without the _meta).
         const task = handler as TaskHandler;
         const createTask = task.createTask;
         // Inherits getTask/getTaskResult (own or prototype methods) from the original.
@@ -163,7 +162,7 @@ export function guardMcpServer<S extends McpServer>(server: S, verifier: Verifie
             try {
               authorized = await authorizeCall(tool, registeredName, args, extra);
             } catch (error) {
-              if (error instanceof VerifierError) throw new Error(`${error.code}: ${error.message}`, { cause: error });
+              if (error instanceof VerifierError) throw new Error(refusalText(error), { cause: error });
               throw error;
             }
             return createTask.call(task, ...params.slice(0, -1), withAuthorization(extra, authorized));
@@ -187,15 +186,6 @@ export function guardMcpServer<S extends McpServer>(server: S, verifier: Verifie
 /** The authorization of the call whose handler received `extra` (undefined if the call was not guarded). */
 export function batonAuthorization(extra: ToolCallExtra): Authorized | undefined {
   return authorizations.get(extra);
-}
-
-/** The tool result of a refusal: `isError`, the code and message as text, code and receipt in `_meta`. */
-export function refusalResult(error: VerifierError): RefusalResult {
-  return {
-    isError: true,
-    content: [{ type: "text", text: `${error.code}: ${error.message}` }],
-    _meta: { [CODE_META]: error.code, [RECEIPT_META]: error.receipt },
-  };
 }
 
 function withAuthorization(extra: ToolCallExtra, authorized: Authorized): ToolCallExtra {

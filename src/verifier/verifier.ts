@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { REASON_STATUS, type ReasonCode } from "../errors.js";
 import { CLOCK_SKEW_MAX_SECONDS } from "../limits.js";
 import { compileCondition } from "../policy/cel.js";
@@ -11,6 +12,9 @@ import { verifyJws } from "../tokens/jws.js";
 import { SIGNING_ALGORITHM, TYP } from "../tokens/kinds.js";
 import { VerifierError } from "./errors.js";
 import { type KeySource, remoteKeySet, staticKeySet } from "./jwks.js";
+
+/** What the verifier reads of a refusal's receipt: whose it is, and the stage it was decided in. */
+const ReceiptStageSchema = z.looseObject({ iss: z.string(), stage: z.string() });
 
 export interface VerifierOptions {
   /** Baton's `iss`, e.g. `https://baton.example.com`. Checked on every token. */
@@ -66,6 +70,15 @@ export interface Verifier {
   readonly online: boolean;
   /** Offline: signature (JWKS), typ, iss, aud, time, action, `where` on the args, DPoP proof. Throws VerifierError. */
   verify(token: string, request: ActionRequest): Promise<VerifiedCapability>;
+  /**
+   * Offline, at the door of a resource (the MCP endpoint guard): the capability alone —
+   * signature, typ, iss, aud, time, and the DPoP proof of a bound one — and, given an
+   * `action`, that its stage grants it, without the grant's `where` (the arguments are
+   * judged by `authorize`, with the values the tool will act on). Never spends the use.
+   * With an `action`, a refusal of a genuine capability is reported to the gate, which
+   * receipts it, as `authorize` does; without one nothing is reported. Throws VerifierError.
+   */
+  screen(token: string, request?: Partial<ActionRequest>): Promise<CapabilityClaims>;
   /** Online: the gate — one-time use, stage still current, not sealed. Returns the ALLOW receipt. */
   redeem(token: string, request: ActionRequest): Promise<{ receipt: string; sealed: boolean }>;
   /**
@@ -93,8 +106,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     ? staticKeySet(options.jwks)
     : remoteKeySet(`${base}/.well-known/jwks.json`, { fetch: doFetch, now });
   const conditions = new Map<string, ReturnType<typeof compileCondition>>();
+  const clock = () => ({ nowSeconds: now() / 1000, skew });
 
-  /** Refusals of a capability whose signature verified: reported to the gate by `authorize`. */
+  /** Refusals of a capability whose signature verified: reported to the gate by `authorize` and `screen`. */
   const genuine = new WeakSet<VerifierError>();
   const refuse = ({ code, message, details }: Refusal<OfflineRefusalCode>): VerifierError => {
     const error = new VerifierError(code, message, details === undefined ? {} : { details });
@@ -102,7 +116,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return error;
   };
 
-  async function verify(token: string, request: ActionRequest): Promise<VerifiedCapability> {
+  /** The capability as presented: its signature (JWKS), typ, iss, aud, time, and the DPoP proof of a bound one. */
+  async function presented(token: string, request: Partial<ActionRequest>): Promise<CapabilityClaims> {
     const jws = await verifyJws(token, { typ: TYP.capability, algorithms: [SIGNING_ALGORITHM], resolveKey: (kid) => keys.key(kid) });
     if (!jws.ok) throw new VerifierError("TOKEN_INVALID", jws.message);
     const parsed = CapabilityClaimsSchema.safeParse(jws.payload);
@@ -111,21 +126,29 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (claims.iss !== options.issuer) throw new VerifierError("TOKEN_INVALID", `issuer ${claims.iss} is not ${options.issuer}`);
     // From here on the capability is Baton's: the gate's own checks (policy/presentation.ts)
     // run in the gate's order (audience, DPoP, time, scope, conditions), so both give the same first code.
-    const clock = { nowSeconds: now() / 1000, skew };
     const bound = claims.cnf !== undefined;
     const dpop = bound && request.dpop ? { ...request.dpop, proof: await checkDpopProof(request.dpop.proof) } : undefined;
     const presentation = { audience: options.audience, audienceName: options.audience, dpop, tokenDigest: bound ? await sha256(token) : "" };
-    const unusable = capabilityProblem(claims, presentation, clock);
+    const unusable = capabilityProblem(claims, presentation, clock());
     if (unusable) throw refuse(unusable);
+    return claims;
+  }
 
-    const args = request.args ?? {};
-    const asked = { tool: options.audience, action: request.action, stage: claims.stage };
+  /** The grant of the capability's stage that gives this tool the action, or why none does. */
+  function grantFor(claims: CapabilityClaims, action: string): AuthorizationDetail {
+    const asked = { tool: options.audience, action, stage: claims.stage };
     // The capability names what the workflow's other stages grant its tools.
     const scoped = grantsForAction(claims.authorization_details, asked, () => [
-      ...new Set((claims.other_stages ?? []).filter((g) => g.tool === options.audience && g.actions.includes(request.action)).map((g) => g.stage)),
+      ...new Set((claims.other_stages ?? []).filter((g) => g.tool === options.audience && g.actions.includes(action)).map((g) => g.stage)),
     ]);
     if ("refusal" in scoped) throw refuse(scoped.refusal);
-    const [grant] = scoped.matching;
+    return scoped.matching[0];
+  }
+
+  async function verify(token: string, request: ActionRequest): Promise<VerifiedCapability> {
+    const claims = await presented(token, request);
+    const grant = grantFor(claims, request.action);
+    const args = request.args ?? {};
     if (grant.where) {
       let condition = conditions.get(grant.where);
       if (!condition) {
@@ -136,6 +159,16 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (unmet) throw refuse(unmet);
     }
     return { token, claims, grant, action: request.action, args };
+  }
+
+  /**
+   * The sequence's current stage as the signed receipt of a refusal records it; null when
+   * the receipt does not verify as one of this Baton's (the refusal stands either way).
+   */
+  async function stageOf(receipt: string): Promise<string | null> {
+    const jws = await verifyJws(receipt, { typ: TYP.receipt, algorithms: [SIGNING_ALGORITHM], resolveKey: (kid) => keys.key(kid) }).catch(() => null);
+    const claims = jws?.ok ? ReceiptStageSchema.safeParse(jws.payload) : undefined;
+    return claims?.success && claims.data.iss === options.issuer && claims.data.stage ? claims.data.stage : null;
   }
 
   /**
@@ -157,7 +190,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       });
     } catch (error) {
       if (error instanceof VerifierError && error.code === refusal.code && error.receipt) {
-        return new VerifierError(refusal.code, refusal.message, { details: refusal.details, receipt: error.receipt });
+        return new VerifierError(refusal.code, refusal.message, { details: refusal.details, receipt: error.receipt, currentStage: error.currentStage });
       }
       problem = error;
     }
@@ -194,7 +227,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (e.code === "UNAUTHENTICATED" || (e.code === "FORBIDDEN" && path === "/v1/redeem")) {
         throw new VerifierError("TOOL_CREDENTIAL_REFUSED", `Baton refused this tool server's own API key (${e.code}: ${e.message ?? ""}); the capability was not judged`);
       }
-      throw new VerifierError(e.code as ReasonCode, e.message ?? e.code, { details: e.details, receipt: e.receipt ?? null });
+      const receipt = typeof e.receipt === "string" ? e.receipt : null;
+      throw new VerifierError(e.code as ReasonCode, e.message ?? e.code, { details: e.details, receipt, currentStage: receipt && (await stageOf(receipt)) });
     }
     return json;
   }
@@ -211,6 +245,19 @@ export function createVerifier(options: VerifierOptions): Verifier {
     online: Boolean(options.apiKey),
     verify,
     redeem,
+    async screen(token, request = {}) {
+      try {
+        const claims = await presented(token, request);
+        if (request.action !== undefined) grantFor(claims, request.action);
+        return claims;
+      } catch (error) {
+        const { action } = request;
+        if (action !== undefined && error instanceof VerifierError && genuine.has(error) && options.apiKey) {
+          throw await reported(token, { ...request, action }, error);
+        }
+        throw error;
+      }
+    },
     async authorize(token, request) {
       // Offline first: a token that cannot be right never costs a use. Junk (bad
       // signature, unknown key, oversize) is refused without a call; a genuine

@@ -123,8 +123,16 @@ function expectRefusal(result: CallToolResult, code: string, receipt: "receipt" 
   expect(result.content[0]).toMatchObject({ type: "text", text: expect.stringMatching(new RegExp(`^${code}: .+`)) });
   expect(result._meta?.["baton/code"]).toBe(code);
   const signed = result._meta?.["baton/receipt"];
-  if (receipt === "none") expect(signed).toBeNull();
-  else expect(decodeProtectedHeader(String(signed)).typ).toBe("baton-receipt+jwt");
+  const stage = result._meta?.["baton/current_stage"];
+  if (receipt === "none") {
+    expect(signed).toBeNull();
+    expect(stage).toBeNull();
+  } else {
+    expect(decodeProtectedHeader(String(signed)).typ).toBe("baton-receipt+jwt");
+    // Every sequence here is still in its first stage, as Baton's receipt of the refusal says.
+    expect(stage).toBe("canary");
+    expect(result.content[0]).toMatchObject({ text: expect.stringMatching(/\(Baton's receipt: the sequence is in stage canary\)$/) });
+  }
 }
 
 beforeEach(() => {

@@ -212,6 +212,37 @@ describe(`verifier (${baton.runtime})`, () => {
     await expect(v.authorize(capability, { action: "deploy.canary", args: canary })).resolves.toMatchObject({ sealed: false });
   });
 
+  it("screen: the capability alone, or its scope for an action, offline and never spending it; a scope refusal is receipted with the sequence's current stage", async () => {
+    const { seq, capability } = await startDeployment(baton);
+    const gateCalls: unknown[] = [];
+    const watching: typeof fetch = async (input, init) => {
+      if (String(input instanceof Request ? input.url : input).endsWith("/v1/redeem")) gateCalls.push(JSON.parse(String(init?.body)));
+      return baton.fetch(input, init);
+    };
+    const v = verifier({ fetch: watching });
+    expect((await v.screen(capability)).stage).toBe("canary");
+    // The grant's `where` is not screened: the arguments are judged by authorize.
+    expect((await v.screen(capability, { action: "deploy.canary", args: { ...canary, percent: 50 } })).seq).toBe(seq);
+    expect(gateCalls).toHaveLength(0);
+
+    const skipped = await refusal(v.screen(capability, { action: "deploy.rollout", args: {} }));
+    expect([skipped.code, skipped.currentStage]).toEqual(["SEQUENCE_VIOLATION", "canary"]);
+    expect(decodeProtectedHeader(String(skipped.receipt)).typ).toBe("baton-receipt+jwt");
+    expect((await refusal(v.screen(capability, { action: "deploy.delete" }))).code).toBe("SCOPE_EXCEEDED");
+    expect(gateCalls).toHaveLength(2);
+    // Without an action nothing is reported; junk never is.
+    const db = verifier({ audience: "db", apiKey: DEV_KEY.db, fetch: watching });
+    const elsewhere = await refusal(db.screen(capability));
+    expect([elsewhere.code, elsewhere.receipt, elsewhere.currentStage]).toEqual(["AUDIENCE_MISMATCH", null, null]);
+    expect((await refusal(v.screen("not-a-token", { action: "deploy.canary" }))).receipt).toBeNull();
+    expect(gateCalls).toHaveLength(2);
+
+    // Nothing was spent; the gate's own refusals name the current stage too.
+    await expect(v.authorize(capability, { action: "deploy.canary", args: canary })).resolves.toMatchObject({ sealed: false });
+    const replay = await refusal(v.authorize(capability, { action: "deploy.canary", args: canary }));
+    expect([replay.code, replay.currentStage]).toEqual(["REPLAY_NONCE", "canary"]);
+  });
+
   it("an offline refusal the gate cannot receipt (Baton unreachable) stands, without a receipt", async () => {
     const { capability } = await startDeployment(baton);
     const { state, fetch } = countingFetch();

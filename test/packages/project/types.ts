@@ -5,7 +5,7 @@ import { BatonClientError, type Decision, createClient } from "@baton-dev/client
 import { type ChainVerdict, verifyReceiptChain } from "@baton-dev/cli/audit";
 import { type Authorized, VerifierError, type VerifierCode, createVerifier } from "@baton-dev/verifier";
 import { type CapabilityVariables, requireCapability } from "@baton-dev/verifier/hono";
-import { batonAuthorization, guardMcpServer } from "@baton-dev/verifier/mcp";
+import { type McpEndpointGuard, batonAuthorization, guardMcpEndpoint, guardMcpServer } from "@baton-dev/verifier/mcp";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { Hono } from "hono";
 
@@ -19,6 +19,10 @@ const app = new Hono<{ Variables: CapabilityVariables }>();
 app.post("/deploy", requireCapability(verifier, { action: "deploy.canary" }), (c) => c.json({ receipt: c.get("receipt") }));
 guardMcpServer(new McpServer({ name: "deployer", version: "1.0.0" }), verifier);
 const extraAuthorization = batonAuthorization;
+const door: McpEndpointGuard = guardMcpEndpoint(verifier, { resource: "https://deployer.example.com/mcp", authorizationServer: "http://localhost:8787" });
+const answered: Promise<Response | undefined> = door.handle(new Request("https://deployer.example.com/mcp"));
+// @ts-expect-error: the resource identifier is required
+guardMcpEndpoint(verifier, { authorizationServer: "http://localhost:8787" });
 
 const client = createClient({ baseUrl: "http://localhost:8787", apiKey: "dev-orchestrator-key" });
 const started = client.orchestrator.start({ workflow: "deployment", params: {}, subject: "user:alice", actor: "agent-7" });
@@ -29,4 +33,4 @@ const isRefusal = (e: unknown) => e instanceof BatonClientError && e.code === "S
 const verdict: Promise<ChainVerdict> | undefined = undefined;
 const chainCheck = verifyReceiptChain;
 
-export { authorized, code, wrong, started, decision, isRefusal, verdict, chainCheck, extraAuthorization };
+export { authorized, code, wrong, started, decision, isRefusal, verdict, chainCheck, extraAuthorization, answered };
