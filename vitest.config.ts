@@ -20,7 +20,8 @@ export default defineConfig({
     exclude: ["test/node/**", "node_modules/**"],
     // A flaky nonce test is a bug, not bad luck.
     retry: 0,
-    // The first request of a file pays for module loading inside workerd.
+    // The first request of a file pays for module loading inside workerd, in a hook as in a test.
     testTimeout: 30_000,
+    hookTimeout: 30_000,
   },
 });

@@ -13,6 +13,7 @@ import { json } from "./respond.js";
 import { registerApprovers, registerEnrolments } from "./routes/approvers.js";
 import { AUTHZEN_PATHS, echoPepRequestId, registerAuthzen } from "./routes/authzen/index.js";
 import { registerDiscovery } from "./routes/discovery.js";
+import { isOAuthPath, oauthErrorResponse, registerOAuth } from "./routes/oauth/index.js";
 import { registerOutcomes } from "./routes/outcomes.js";
 import { registerSignals } from "./routes/signals.js";
 import { registerRedeem } from "./routes/redeem.js";
@@ -75,6 +76,7 @@ export function createApp(): OpenAPIHono<AppEnv> {
   registerApprovers(app);
   registerEnrolments(app);
   registerAuthzen(app);
+  registerOAuth(app);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -96,9 +98,12 @@ export function createApp(): OpenAPIHono<AppEnv> {
   const unmatched = unmatchedRoute(app);
   app.notFound((c) => {
     const { error, headers } = unmatched(c.req.method, c.req.path);
+    if (isOAuthPath(c.req.path)) return oauthErrorResponse(error, c.get("requestId"), headers);
     return json(error.toJSON(), error.status, headers);
   });
   app.onError((error, c) => {
+    // An OAuth client reads OAuth's error body only (RFC 6749 §5.2), whatever refused it.
+    if (isOAuthPath(c.req.path)) return oauthErrorResponse(error, c.get("requestId") ?? "");
     const headers = { "x-request-id": c.get("requestId") ?? "" };
     if (error instanceof BatonError && error.code !== "INTERNAL") return json(error.toJSON(), error.status, headers);
     // Hono and its validators refuse some requests themselves (a body that is not

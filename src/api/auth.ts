@@ -13,9 +13,17 @@ const encoder = new TextEncoder();
  * the loop never exits early, so timing says nothing about which client matched.
  */
 export async function authenticate(header: string | undefined, clients: readonly Client[]): Promise<Caller | null> {
-  const match = /^Bearer ([\x21-\x7e]{1,512})$/i.exec(header ?? "");
-  if (!match?.[1]) return null;
-  const presented = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(match[1])));
+  const match = /^Bearer (.*)$/i.exec(header ?? "");
+  return match?.[1] === undefined ? null : authenticateKey(match[1], clients);
+}
+
+/**
+ * The client an API key belongs to, however it was presented (a bearer credential here, the
+ * password of HTTP Basic at the OAuth token endpoint): printable ASCII, at most 512 characters.
+ */
+export async function authenticateKey(key: string, clients: readonly Client[]): Promise<Caller | null> {
+  if (!/^[\x21-\x7e]{1,512}$/.test(key)) return null;
+  const presented = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(key)));
   let found: Client | null = null;
   for (const client of clients) {
     const stored = hexToBytes(client.key_sha256);

@@ -76,6 +76,17 @@ export type NamedRole = (typeof NAMED_ROLES)[number];
 const Role = z.union([z.enum(NAMED_ROLES), z.templateLiteral(["tool:", z.string().regex(/^[a-z0-9][a-z0-9._:-]{0,63}$/)])]);
 export type Role = z.infer<typeof Role>;
 
+/** RFC 8707 §2: an absolute URI without a fragment; compared in its parsed (normalised) form. */
+export const ResourceIndicator = z
+  .url({ protocol: /^https?$/ })
+  .max(2048)
+  .refine((uri) => !uri.includes("#"), "no fragment (RFC 8707 §2)");
+
+/** The form a resource indicator is compared in: URL parsing's normalisation (case of scheme and host, default port). */
+export function normalResource(uri: string): string | null {
+  return URL.canParse(uri) ? new URL(uri).href : null;
+}
+
 /**
  * An API client. Only the SHA-256 (hex) of its key is stored, so a leaked
  * configuration does not leak credentials.
@@ -86,6 +97,12 @@ export const ClientSchema = z.strictObject({
   key_sha256: z.string().regex(/^[0-9a-f]{64}$/, "64 lowercase hex characters"),
   /** For orchestrators: the workflow ids it may start; "*" for all. */
   workflows: z.array(z.union([Identifier, z.literal("*")])).optional(),
+  /**
+   * For tool servers: the resource indicators (RFC 8707) they answer as, e.g. an MCP server's
+   * URL as its protected-resource metadata (RFC 9728) names it. A token exchange at
+   * `/oauth/token` with `resource=<one of these>` asks for a capability addressed to this tool.
+   */
+  resources: z.array(ResourceIndicator).min(1).max(16).optional(),
 });
 export type Client = z.infer<typeof ClientSchema>;
 
@@ -146,9 +163,22 @@ export const ConfigSchema = z
         }
       }
     }
+    const resourceOwner = new Map<string, string>();
     config.clients.forEach((client, i) => {
       if (client.workflows && client.role !== "orchestrator") {
         ctx.addIssue({ code: "custom", path: ["clients", i, "workflows"], message: "only orchestrators name workflows" });
+      }
+      if (client.resources && !client.role.startsWith("tool:")) {
+        ctx.addIssue({ code: "custom", path: ["clients", i, "resources"], message: "only tool servers name resources" });
+      }
+      // One resource names one tool (several clients of the same tool, e.g. a key rotation, may share it).
+      for (const [r, uri] of (client.resources ?? []).entries()) {
+        const key = normalResource(uri) ?? uri;
+        const owner = resourceOwner.get(key);
+        if (owner !== undefined && owner !== client.role) {
+          ctx.addIssue({ code: "custom", path: ["clients", i, "resources", r], message: `resource is already ${owner}'s` });
+        }
+        resourceOwner.set(key, client.role);
       }
     });
   });

@@ -111,7 +111,12 @@ export const OutcomeInputSchema = z.object({
   detail: z.string().max(500).optional(),
 });
 
-export const CapabilityInputSchema = z.object({ caller: CallerSchema, idempotency: Idempotency });
+export const CapabilityInputSchema = z.object({
+  caller: CallerSchema,
+  idempotency: Idempotency,
+  /** A token exchange's subject token (RFC 8693), its signature verified: it must stand for the current stage. */
+  presented: z.object({ token: CapabilityClaimsSchema }).optional(),
+});
 export const RevokeInputSchema = z.object({ caller: CallerSchema, reason: z.string().max(500) });
 export const DescribeInputSchema = z.object({ caller: CallerSchema });
 export const ReceiptsInputSchema = z.object({

@@ -4,8 +4,9 @@ import { BatonError } from "../errors.js";
 import { withApprovalDigest } from "../policy/approval-subject.js";
 import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
+import { exchangeProblem } from "../policy/exchange.js";
 import { initialState } from "../policy/fold.js";
-import type { LedgerRequest, LedgerState } from "../policy/types.js";
+import type { CapabilityClaims, LedgerRequest, LedgerState } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../config/keyring.js";
 import { isActivity, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
@@ -47,6 +48,8 @@ interface MutationOptions {
   /** The access rule checked first; none where `decide()` itself judges the presentation (redeem, outcome). */
   operation?: SequenceOperation;
   idempotency?: Idempotency | undefined;
+  /** A token exchange's subject token, checked against the state before anything is handed out or decided. */
+  presented?: CapabilityClaims | undefined;
 }
 
 /**
@@ -138,8 +141,9 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
   async capability(raw: unknown): Promise<LedgerAnswer> {
     const input = parseInput(CapabilityInputSchema, raw);
     if (!input.ok) return input.answer;
-    const { caller, idempotency } = input.value;
-    return this.#mutate({ caller, operation: "capability", idempotency, request: { kind: "reissue", agent: caller.id, fresh: { jti: crypto.randomUUID() } } });
+    const { caller, idempotency, presented } = input.value;
+    const request = { kind: "reissue", agent: caller.id, fresh: { jti: crypto.randomUUID() } } as const;
+    return this.#mutate({ caller, operation: "capability", idempotency, presented: presented?.token, request });
   }
 
   async revoke(raw: unknown): Promise<LedgerAnswer> {
@@ -191,7 +195,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     return result.answer;
   }
 
-  #mutate({ caller, request, operation, idempotency }: MutationOptions): Promise<LedgerAnswer> {
+  #mutate({ caller, request, operation, idempotency, presented }: MutationOptions): Promise<LedgerAnswer> {
     return this.#exclusive(async (config, keyring) => {
       const stored = this.#store.load();
       if (!stored) return unknownSequence();
@@ -202,6 +206,8 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
       const compiled = await compiledWorkflow(stored.record.workflow, stored.workflowDefinition);
       const state = await withApprovalDigest(compiled, this.#store.state(stored));
       const now = Date.now();
+      const unfit = presented && exchangeProblem(compiled, state, presented);
+      if (unfit) return refused(new BatonError(unfit.code, unfit.message, { details: unfit.details }));
       // The live capability is handed out again as is while the gate would still honour it
       // (exp + skew, the gate's own rule): a read, not a decision, and no re-issue spent.
       if (request.kind === "reissue" && state.status === "active" && stored.capability) {

@@ -1,4 +1,4 @@
-import { type DpopProofClaims, httpUrl } from "../tokens/dpop.js";
+import { type DpopProofClaims, type TokenRequestProofClaims, httpUrl } from "../tokens/dpop.js";
 
 /**
  * Binds a verified proof to the request at hand (RFC 9449 §4.3): the capability's
@@ -13,9 +13,36 @@ export function dpopProblem(
   skewSeconds: number,
   maxAgeSeconds: number,
 ): string | null {
-  const { claims } = proof;
   if (proof.jkt !== expected.jkt) return "proof is signed by another key than the capability is bound to";
-  if (claims.ath !== expected.ath) return "proof is for another access token (ath)";
+  if (proof.claims.ath !== expected.ath) return "proof is for another access token (ath)";
+  return requestProblem(proof.claims, expected, nowSeconds, skewSeconds, maxAgeSeconds);
+}
+
+/**
+ * A proof sent with a token exchange (RFC 9449 §5): signed by the key the subject token is
+ * bound to, for POST to the token endpoint, fresh. Its `ath` is optional at the token
+ * endpoint; when present it must be the subject token's. Pure, like `dpopProblem`.
+ */
+export function tokenRequestDpopProblem(
+  proof: { jkt: string; claims: TokenRequestProofClaims },
+  expected: { jkt: string; htu: string; subjectTokenHash: string },
+  nowSeconds: number,
+  skewSeconds: number,
+  maxAgeSeconds: number,
+): string | null {
+  if (proof.jkt !== expected.jkt) return "proof is signed by another key than the subject token is bound to";
+  if (proof.claims.ath !== undefined && proof.claims.ath !== expected.subjectTokenHash) return "proof is for another token than the subject token (ath)";
+  return requestProblem(proof.claims, { htm: "POST", htu: expected.htu }, nowSeconds, skewSeconds, maxAgeSeconds);
+}
+
+/** The request a proof is for (method, URL) and its time window, whatever token it goes with. */
+function requestProblem(
+  claims: Pick<DpopProofClaims, "htm" | "htu" | "iat" | "exp">,
+  expected: { htm: string; htu: string },
+  nowSeconds: number,
+  skewSeconds: number,
+  maxAgeSeconds: number,
+): string | null {
   // RFC 9110 §9.1: method names are case-sensitive.
   if (claims.htm !== expected.htm) return `proof is for method ${claims.htm}, not ${expected.htm}`;
   if (!sameResource(claims.htu, expected.htu)) return "proof is for another URL (htu)";

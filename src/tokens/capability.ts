@@ -72,6 +72,29 @@ export const CapabilityClaimsSchema = z.object({
 /** The claims of a capability whose signature, `typ` and `iss` the shell already verified. */
 export type CapabilityClaims = z.infer<typeof CapabilityClaimsSchema>;
 
+/**
+ * The same capability addressed to one of its tools only (RFC 8693 audience restriction):
+ * `aud`, the grants and what other stages grant narrowed to `tool`, everything else as is
+ * (same `jti`, `exp`, `receipt`, binding), so the gate honours it exactly as the whole one,
+ * and another tool it reaches cannot use it. Null when the capability is not for `tool`.
+ * Pure; signing the narrowed claims with Baton's deterministic EdDSA key gives the same
+ * bytes every time, and the whole capability itself when it names one tool only.
+ */
+export function narrowCapability(claims: CapabilityClaims, tool: string): CapabilityClaims | null {
+  if (!claims.aud.includes(tool)) return null;
+  // Spread, then overwrite: every member keeps its place, so the JSON (and the signature) is the
+  // whole capability's when nothing is narrowed.
+  const narrowed: CapabilityClaims = {
+    ...claims,
+    aud: [tool],
+    authorization_details: claims.authorization_details.filter((detail) => detail.tool === tool),
+  };
+  const others = claims.other_stages?.filter((grant) => grant.tool === tool);
+  if (others && others.length > 0) narrowed.other_stages = others;
+  else delete narrowed.other_stages;
+  return narrowed;
+}
+
 export function signCapability(keyring: Keyring, claims: CapabilityClaims): Promise<string> {
   return keyring.sign({ ...claims }, TYP.capability);
 }

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { TOKEN_MAX_BYTES } from "../limits.js";
 import { sha256 } from "./digest.js";
 import { type JwsMessages, type KeyLookup, verifyJws } from "./jws.js";
-import { DPOP_TYP, EVIDENCE_ALGORITHMS } from "./kinds.js";
+import { DPOP_ALGORITHMS, DPOP_TYP } from "./kinds.js";
 
 export { DPOP_TYP };
 
@@ -42,8 +42,9 @@ const PROOF_MESSAGES: JwsMessages = {
 /** Members of a private or symmetric JWK (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2): a proof carries a public key only. */
 const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] as const;
 /** The only key type and curve each accepted algorithm may use, so the header cannot pair them freely. */
-const KEY_TYPE: Readonly<Record<(typeof EVIDENCE_ALGORITHMS)[number], { kty: string; crv: string }>> = {
+const KEY_TYPE: Readonly<Record<(typeof DPOP_ALGORITHMS)[number], { kty: string; crv: string }>> = {
   EdDSA: { kty: "OKP", crv: "Ed25519" },
+  Ed25519: { kty: "OKP", crv: "Ed25519" },
   ES256: { kty: "EC", crv: "P-256" },
 };
 
@@ -64,7 +65,16 @@ const ProofClaimsSchema = z.object({
 
 export type DpopProofClaims = z.infer<typeof ProofClaimsSchema>;
 
+/**
+ * RFC 9449 §5: a proof sent to the token endpoint. It names no access token in the grants the
+ * RFC has in mind, so `ath` is optional there; a token exchange presents one (the subject
+ * token), and a proof that names one must name that one (policy/dpop-binding.ts).
+ */
+const TokenRequestProofClaimsSchema = ProofClaimsSchema.extend({ ath: ProofClaimsSchema.shape.ath.optional() });
+export type TokenRequestProofClaims = z.infer<typeof TokenRequestProofClaimsSchema>;
+
 export type DpopCheck = { ok: true; jkt: string; claims: DpopProofClaims } | { ok: false; message: string };
+export type TokenRequestDpopCheck = { ok: true; jkt: string; claims: TokenRequestProofClaims } | { ok: false; message: string };
 
 /** A DPoP proof as the shell verified it and `decide()` receives it (binding and time are `decide()`'s). */
 export type DpopPresentation = DpopCheck;
@@ -74,20 +84,29 @@ export type DpopPresentation = DpopCheck;
  * the point of DPoP: the capability's `cnf.jkt` says which key must sign, and
  * `dpopProblem` in policy/dpop-binding.ts compares the two). No clock and no binding here. Never throws.
  */
-export async function checkDpopProof(proof: unknown): Promise<DpopCheck> {
+export function checkDpopProof(proof: unknown): Promise<DpopCheck> {
+  return guarded(proof, ProofClaimsSchema);
+}
+
+/** The same checks for a proof sent with a token request, whose `ath` is optional (RFC 9449 §5). Never throws. */
+export function checkTokenRequestDpopProof(proof: unknown): Promise<TokenRequestDpopCheck> {
+  return guarded(proof, TokenRequestProofClaimsSchema);
+}
+
+async function guarded<C>(proof: unknown, schema: z.ZodType<C>): Promise<{ ok: true; jkt: string; claims: C } | { ok: false; message: string }> {
   try {
-    return await check(proof);
+    return await check(proof, schema);
   } catch {
     // Every step below catches its own errors; this is a last guard for the "never throws" promise.
     return fail("proof could not be checked");
   }
 }
 
-async function check(proof: unknown): Promise<DpopCheck> {
+async function check<C>(proof: unknown, schema: z.ZodType<C>): Promise<{ ok: true; jkt: string; claims: C } | { ok: false; message: string }> {
   let jwk: JWK | undefined;
   const jws = await verifyJws(proof, {
     typ: DPOP_TYP,
-    algorithms: EVIDENCE_ALGORITHMS,
+    algorithms: DPOP_ALGORITHMS,
     messages: PROOF_MESSAGES,
     embeddedKey: async (header) => {
       const found = await embeddedKey(header);
@@ -96,7 +115,7 @@ async function check(proof: unknown): Promise<DpopCheck> {
     },
   });
   if (!jws.ok) return jws;
-  const parsed = ProofClaimsSchema.safeParse(jws.payload);
+  const parsed = schema.safeParse(jws.payload);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const claim = issue?.path.map(String).join(".") || "payload";
@@ -113,7 +132,7 @@ async function check(proof: unknown): Promise<DpopCheck> {
 
 /** The proof's `jwk` header as its verification key (RFC 9449 §4.2): a public key of the type its `alg` names. */
 async function embeddedKey(header: JWSHeaderParameters): Promise<KeyLookup> {
-  const alg = header.alg as (typeof EVIDENCE_ALGORITHMS)[number];
+  const alg = header.alg as (typeof DPOP_ALGORITHMS)[number];
   const jwk: unknown = header.jwk;
   if (jwk === undefined) return { refused: "proof has no jwk header" };
   if (jwk === null || typeof jwk !== "object" || Array.isArray(jwk)) return { refused: "proof jwk header is not a JSON object" };
@@ -165,6 +184,6 @@ export async function createDpopProof(
     .sign(privateKey);
 }
 
-function fail(message: string): DpopCheck {
+function fail(message: string): { ok: false; message: string } {
   return { ok: false, message };
 }

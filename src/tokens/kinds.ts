@@ -22,3 +22,8 @@ export const DPOP_TYP = "dpop+jwt";
 export const SIGNING_ALGORITHM = "EdDSA";
 /** What Baton accepts from attesters. */
 export const EVIDENCE_ALGORITHMS = ["EdDSA", "ES256"] as const;
+/**
+ * What an agent may sign DPoP proofs with: the evidence algorithms, and `Ed25519`, RFC 9864's
+ * fully-specified name for EdDSA over Ed25519, which current clients (oauth4webapi) sign with.
+ */
+export const DPOP_ALGORITHMS = ["EdDSA", "Ed25519", "ES256"] as const;

@@ -1,9 +1,11 @@
 import { exports } from "cloudflare:workers";
 import fc from "fast-check";
-import { exportJWK, generateKeyPair } from "jose";
+import { type JWK, exportJWK, generateKeyPair } from "jose";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { z } from "zod";
+import { OAUTH_ERROR_CODES } from "../../src/api/routes/oauth/errors.js";
 import { REASON_CODES, REASON_STATUS } from "../../src/errors.js";
+import { createDpopProof } from "../../src/tokens/dpop.js";
 import { APPROVER_KEYS, type AttesterId, KEY, PARAMS, type WorkflowId, attest, signedApproval } from "../helpers.js";
 
 declare module "vitest" {
@@ -37,6 +39,8 @@ interface Operation {
   query: { name: string; schema: Schema }[];
   headers: { name: string; schema: Schema }[];
   body: Schema | null;
+  /** The schema of an application/x-www-form-urlencoded body (the OAuth token endpoint). */
+  form: Schema | null;
   statuses: Set<number>;
 }
 
@@ -57,6 +61,7 @@ function operationsOf(document: typeof spec): Operation[] {
           query: parameters.filter((p) => p.in === "query"),
           headers: parameters.filter((p) => p.in === "header"),
           body: op.requestBody?.content?.["application/json"]?.schema ?? null,
+          form: op.requestBody?.content?.["application/x-www-form-urlencoded"]?.schema ?? null,
           statuses: new Set(Object.keys(op.responses ?? {}).map(Number)),
         };
       }),
@@ -80,6 +85,19 @@ const Envelope = z
   .strict();
 
 const TABLE_STATUSES = new Set<number>(Object.values(REASON_STATUS));
+
+/**
+ * Under /oauth/ every refusal is OAuth's (RFC 6749 §5.2) with Baton's code beside it, never
+ * the envelope: an OAuth client reads no other (README, "OAuth: metadata and token exchange").
+ */
+const OAuthErrorBody = z
+  .object({
+    error: z.enum(OAUTH_ERROR_CODES),
+    error_description: z.string().regex(/^[\x20-\x21\x23-\x5b\x5d-\x7e]+$/),
+    baton_code: z.enum(REASON_CODES.filter((code) => code !== "INTERNAL") as [string, ...string[]]),
+  })
+  .strict();
+const isOAuthPath = (url: string) => new URL(url).pathname.startsWith("/oauth/");
 
 interface Sent {
   method: string;
@@ -123,12 +141,21 @@ async function send(request: Sent): Promise<{ status: number; body: any; headers
     if (request.method !== "HEAD") {
       expect(response.headers.get("content-type"), what).toMatch(/^application\/json/);
       body = JSON.parse(text);
-      const envelope = Envelope.safeParse(body);
-      expect(envelope.success, `not the error envelope: ${what}`).toBe(true);
-      const code = body.error.code as keyof typeof REASON_STATUS;
-      expect(code, what).not.toBe("INTERNAL");
-      expect(REASON_STATUS[code], `code and status disagree: ${what}`).toBe(response.status);
-      stats.byCode.set(code, (stats.byCode.get(code) ?? 0) + 1);
+      if (isOAuthPath(request.url)) {
+        expect(OAuthErrorBody.safeParse(body).success, `not an OAuth error: ${what}`).toBe(true);
+        // invalid_client, and it only, is 401 with its challenge (RFC 6749 §5.2).
+        expect(body.error === "invalid_client", what).toBe(response.status === 401);
+        if (response.status === 401) expect(response.headers.get("www-authenticate"), what).toMatch(/^Basic /);
+        expect(response.headers.get("cache-control"), what).toBe("no-store");
+        stats.byCode.set(`oauth:${body.error}:${body.baton_code}`, (stats.byCode.get(`oauth:${body.error}:${body.baton_code}`) ?? 0) + 1);
+      } else {
+        const envelope = Envelope.safeParse(body);
+        expect(envelope.success, `not the error envelope: ${what}`).toBe(true);
+        const code = body.error.code as keyof typeof REASON_STATUS;
+        expect(code, what).not.toBe("INTERNAL");
+        expect(REASON_STATUS[code], `code and status disagree: ${what}`).toBe(response.status);
+        stats.byCode.set(code, (stats.byCode.get(code) ?? 0) + 1);
+      }
     }
     if (response.status === 405) {
       const allow = response.headers.get("allow") ?? "";
@@ -208,16 +235,29 @@ function keysFor(op: Operation): string[] {
   if (op.path.endsWith("/approvals")) return [KEY.approvals, KEY.agent];
   if (op.path.endsWith("/capability") || op.path.endsWith("/delegations")) return [KEY.agent];
   if (op.path.endsWith("/receipts")) return [KEY.auditor, KEY.orchestrator];
+  if (op.path === "/oauth/token") return [KEY.agent, KEY.agent2];
   if (op.path.startsWith("/v1/sequences")) return [KEY.orchestrator, KEY.agent, KEY.auditor];
   return [KEY.auditor];
 }
 
+/** OAuth client authentication (client_secret_basic): the client's id and API key. */
+const CLIENT_IDS: Record<string, string> = { [KEY.agent]: "agent-7", [KEY.agent2]: "agent-2", [KEY.deployer]: "deployer", [KEY.auditor]: "auditor" };
+const basic = (id: string, secret: string) => `Basic ${btoa(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)}`;
+const basicCredential = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...Object.entries(CLIENT_IDS)).map(([key, id]) => basic(id, key)) },
+  { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...Object.values(CLIENT_IDS)), fc.constantFrom(...KEYS)).map(([id, key]) => basic(id, key)) },
+  { weight: 1, arbitrary: fc.tuple(junk, junk).map(([id, key]) => `Basic ${btoa(unescape(encodeURIComponent(`${id}:${key}`)))}`) },
+  { weight: 1, arbitrary: junk.map((s) => `Basic ${s}`) },
+);
+
 const credentialFor = (op: Operation) =>
   fc.option(
-    fc.oneof(
-      { weight: 6, arbitrary: fc.constantFrom(...keysFor(op)).map((key) => `Bearer ${key}`) },
-      { weight: 6, arbitrary: credential },
-    ),
+    op.form
+      ? fc.oneof({ weight: 8, arbitrary: basicCredential }, { weight: 2, arbitrary: credential })
+      : fc.oneof(
+          { weight: 6, arbitrary: fc.constantFrom(...keysFor(op)).map((key) => `Bearer ${key}`) },
+          { weight: 6, arbitrary: credential },
+        ),
     { freq: 12 },
   );
 
@@ -315,8 +355,26 @@ function mutated(value: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
   );
 }
 
-/** The body as sent: JSON of a (damaged) value, or not JSON at all. */
-function bodyOf(schema: Schema | null): fc.Arbitrary<string | undefined> {
+/** A form-encoded body from the form's schema: values as strings, some dropped, repeated or extra. */
+function formOf(schema: Schema): fc.Arbitrary<string> {
+  return mutated(fromSchema(schema)).chain((value) =>
+    fc.tuple(fc.constant(value), fc.nat(), fc.option(fc.tuple(junk, junk))).map(([v, i, extra]) => {
+      const form = new URLSearchParams();
+      if (v && typeof v === "object" && !Array.isArray(v)) {
+        for (const [name, item] of Object.entries(v)) form.append(name, typeof item === "string" ? item : JSON.stringify(item));
+        const names = [...form.keys()];
+        // Now and then a parameter twice (RFC 6749 §3.2 forbids it).
+        if (names.length > 0 && i % 5 === 0) form.append(names[i % names.length] as string, "again");
+      }
+      if (extra) form.append(extra[0], extra[1]);
+      return form.toString();
+    }),
+  );
+}
+
+/** The body as sent: JSON of a (damaged) value, a form for a form operation, or neither at all. */
+function bodyOf(schema: Schema | null, form: Schema | null = null): fc.Arbitrary<string | undefined> {
+  if (form) return fc.oneof({ weight: 8, arbitrary: formOf(form) }, { weight: 2, arbitrary: bodyOf(null) });
   const json = schema ? mutated(fromSchema(schema)) : fc.jsonValue({ maxDepth: 2 });
   return fc.oneof(
     { weight: 8, arbitrary: json.map((v) => JSON.stringify(v)) },
@@ -361,14 +419,14 @@ function requestFor(op: Operation): fc.Arbitrary<Sent> {
   const headers = fc.record(
     {
       authorization: credentialFor(op),
-      "content-type": contentType,
+      "content-type": op.form ? fc.oneof({ weight: 4, arbitrary: fc.constant("application/x-www-form-urlencoded") }, { weight: 1, arbitrary: contentType }) : contentType,
       "idempotency-key": fc.option(fc.oneof(fc.uuid(), junk), { freq: 3 }),
       dpop: fc.option(realToken, { freq: 4 }),
       accept: fc.option(fc.constantFrom("application/json", "text/html", "*/*", "application/jsonl")),
     },
     { requiredKeys: [] },
   );
-  return fc.tuple(methodFor(op), params, query, headers, bodyOf(op.body)).map(([method, values, search, rawHeaders, body]) => {
+  return fc.tuple(methodFor(op), params, query, headers, bodyOf(op.body, op.form)).map(([method, values, search, rawHeaders, body]) => {
     let path = op.path;
     op.pathParams.forEach((name, i) => {
       path = path.replace(`{${name}}`, String(values[i]));
@@ -383,7 +441,7 @@ function requestFor(op: Operation): fc.Arbitrary<Sent> {
 
 const WORKFLOWS = Object.keys(PARAMS) as WorkflowId[];
 const ATTESTERS: AttesterId[] = ["monitor", "backup-checker", "ci", "expense-checker"];
-const STEPS = ["describe", "capability", "redeem", "evidence", "approve", "outcome", "delegate", "revoke", "receipts", "signals", "replay", "mutant"] as const;
+const STEPS = ["describe", "capability", "exchange", "redeem", "evidence", "approve", "outcome", "delegate", "revoke", "receipts", "signals", "replay", "mutant"] as const;
 type Step = (typeof STEPS)[number];
 
 interface Definition {
@@ -391,6 +449,8 @@ interface Definition {
 }
 const definitions = new Map<string, Definition>();
 let actorJwk: Record<string, unknown>;
+/** The actor's private key, for the DPoP proofs its sequences' bound capabilities need at the token endpoint. */
+let actorKey: CryptoKey;
 
 async function definitionOf(workflow: WorkflowId): Promise<Definition> {
   const known = definitions.get(workflow);
@@ -424,6 +484,27 @@ async function step(
     case "capability":
       request = { method: "POST", url: `${base}/capability`, headers: { authorization: `Bearer ${pick % 4 === 0 ? anyKey : KEY.agent}` } };
       break;
+    case "exchange": {
+      // RFC 8693 at /oauth/token, by the actor (now and then another client), for a tool of the picked stage.
+      const form = new URLSearchParams({
+        grant_type: "urn:ietf:params:oauth:grant-type:token-exchange",
+        subject_token: context.capability ?? tokens[pick % Math.max(1, tokens.length)] ?? "x.y.z",
+        subject_token_type: "urn:baton:params:oauth:token-type:capability",
+        audience: grant?.audience ?? "deployer",
+      });
+      const [id, key] = pick % 6 === 0 ? (Object.entries(CLIENT_IDS)[pick % 4] ?? []).reverse() : ["agent-7", KEY.agent];
+      const url = "https://baton.test/oauth/token";
+      // The scenarios' sequences are bound to the actor's key: a proof of it, mostly.
+      const iat = Math.floor(Date.now() / 1000);
+      const proof = await createDpopProof(actorKey, actorJwk as JWK, { htm: "POST", htu: url, accessToken: form.get("subject_token") as string, iat });
+      request = {
+        method: "POST",
+        url,
+        headers: { authorization: basic(id ?? "agent-7", key ?? KEY.agent), "content-type": "application/x-www-form-urlencoded", ...(pick % 5 === 0 ? {} : { dpop: proof }) },
+        body: form.toString(),
+      };
+      break;
+    }
     case "redeem": {
       const args = { ...PARAMS[context.workflow], percent: pick % 15, amount: (pick * 37) % 700, count: pick % 5 };
       const action = grant?.actions[pick % grant.actions.length] ?? "deploy.canary";
@@ -518,7 +599,9 @@ describe("the HTTP API, fuzzed from its OpenAPI document", () => {
     const document = await exports.default.fetch(new Request("https://baton.test/openapi.json"));
     spec = (await document.json()) as typeof spec;
     operations = operationsOf(spec);
-    actorJwk = { ...(await exportJWK((await generateKeyPair("EdDSA", { crv: "Ed25519" })).publicKey)), kid: "fuzz-actor", alg: "EdDSA" };
+    const actor = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+    actorKey = actor.privateKey;
+    actorJwk = { ...(await exportJWK(actor.publicKey)), kid: "fuzz-actor", alg: "EdDSA" };
     // A few live sequences, so that path parameters and tokens are sometimes real.
     for (const workflow of ["deployment", "reimbursement", "quorum", "delegating"] as WorkflowId[]) {
       const started = await send({

@@ -49,6 +49,28 @@ describe("configuration errors name the exact path", () => {
     );
   });
 
+  it("resource indicators: tool servers only, absolute http(s) URIs without a fragment, one tool per resource", async () => {
+    const index = (c: any, id: string) => c.clients.findIndex((client: any) => client.id === id);
+    const issues = await issuesOf(
+      configWith((c) => {
+        c.clients[index(c, "agent-7")].resources = ["https://agent.example/"];
+        c.clients[index(c, "db")].resources = ["HTTP://LOCALHOST:3001/mcp", "https://db.example/#frag", "urn:tool:db"];
+      }),
+    );
+    const agent = index(BUNDLED_EXAMPLE_CONFIG, "agent-7");
+    const db = index(BUNDLED_EXAMPLE_CONFIG, "db");
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        `clients[${agent}].resources: only tool servers name resources`,
+        // The deployer's http://localhost:3001/mcp, spelt otherwise: still the deployer's.
+        `clients[${db}].resources[0]: resource is already tool:deployer's`,
+        expect.stringMatching(new RegExp(`^clients\\[${db}\\]\\.resources\\[1\\]: no fragment`)),
+        expect.stringMatching(new RegExp(`^clients\\[${db}\\]\\.resources\\[2\\]: `)),
+      ]),
+    );
+    expect(issues).toHaveLength(4);
+  });
+
   it("schema violations: a gateless later stage, a gated first stage, a bad type, an unknown field", async () => {
     const issues = await issuesOf(
       configWith((c) => {

@@ -46,6 +46,16 @@ describe("DPoP proof signature and shape", async () => {
     expect(result).toEqual({ ok: true, jkt: await calculateJwkThumbprint(ecJwk, "sha256"), claims });
   });
 
+  it("accepts alg Ed25519 (RFC 9864's name for EdDSA over Ed25519, which oauth4webapi signs with), for an Ed25519 key only", async () => {
+    const result = await checkDpopProof(await sign({ alg: "Ed25519" }));
+    expect(result).toEqual({ ok: true, jkt: await calculateJwkThumbprint(edJwk, "sha256"), claims });
+    const forged = await new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: "Ed25519", typ: DPOP_TYP, jwk: ecJwk } as never)
+      .sign(ed.privateKey);
+    expect(await refusal(forged)).toBe("proof jwk must be a OKP Ed25519 key for Ed25519");
+    expect(await refusal(await sign({ alg: "Ed25519", jwk: { ...edJwk, alg: "EdDSA" } }))).toBe("proof jwk is for EdDSA, not Ed25519");
+  });
+
   it("createDpopProof puts only the public members in the header and a random jti when none is given", async () => {
     const privateJwk = await exportJWK(ed.privateKey);
     const proof = await createDpopProof(ed.privateKey, { ...privateJwk, kid: "agent-1" }, { ...request, jti: undefined });

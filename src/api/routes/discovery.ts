@@ -1,11 +1,12 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { REASON_CODES } from "../../errors.js";
-import { EVIDENCE_ALGORITHMS, SIGNING_ALGORITHM, TYP } from "../../tokens/kinds.js";
+import { DPOP_ALGORITHMS, EVIDENCE_ALGORITHMS, SIGNING_ALGORITHM, TYP } from "../../tokens/kinds.js";
 import type { AppEnv } from "../context.js";
 import { documentedRoute } from "../openapi.js";
 import { json } from "../respond.js";
 import { JwksSchema } from "../schemas.js";
 import { CONFIGURATION_PATH, EVALUATIONS_PATH, EVALUATION_PATH } from "./authzen/index.js";
+import { METADATA_PATH, TOKEN_ENDPOINT_PATH } from "./oauth/vocabulary.js";
 
 const jwksRoute = documentedRoute({
   method: "get",
@@ -40,9 +41,11 @@ export function registerDiscovery(app: OpenAPIHono<AppEnv>): void {
       authzen_configuration_uri: `${base}${CONFIGURATION_PATH}`,
       access_evaluation_endpoint: `${base}${EVALUATION_PATH}`,
       access_evaluations_endpoint: `${base}${EVALUATIONS_PATH}`,
+      token_endpoint: `${base}${TOKEN_ENDPOINT_PATH}`,
+      oauth_metadata_uri: `${base}${METADATA_PATH}`,
       signing_alg_values_supported: [SIGNING_ALGORITHM],
       evidence_alg_values_supported: EVIDENCE_ALGORITHMS,
-      dpop_signing_alg_values_supported: EVIDENCE_ALGORITHMS,
+      dpop_signing_alg_values_supported: DPOP_ALGORITHMS,
       token_types: TYP,
       reason_codes: REASON_CODES.filter((code) => code !== "INTERNAL"),
     });
