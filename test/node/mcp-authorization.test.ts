@@ -4,7 +4,6 @@ import { getRequestListener } from "@hono/node-server";
 import {
   type OAuthClientProvider,
   type OAuthDiscoveryState,
-  UnauthorizedError,
   discoverOAuthProtectedResourceMetadata,
   extractWWWAuthenticateParams,
 } from "@modelcontextprotocol/sdk/client/auth.js";
@@ -107,13 +106,18 @@ async function refusedAtTheDoor(response: Response, status: number, code: string
 /** A fetch for the SDK client that records every request and stands in for Baton's authorization server. */
 function recordingFetch() {
   const requests: { method: string; url: string; body: string | undefined }[] = [];
-  const issuer = new URL(baton.issuer).origin;
+  // Baton is named by its issuer and answers at this test's base URL; its metadata names endpoints at the latter.
+  const batonOrigins = new Set([new URL(baton.issuer).origin, new URL(baton.base).origin]);
   const fetchFn: typeof fetch = async (input, init) => {
     const url = String(input instanceof Request ? input.url : input);
     requests.push({ method: init?.method ?? "GET", url, body: init?.body === undefined ? undefined : String(init.body) });
-    // The test stops at the authorization server: what Baton answers there (RFC 8414
-    // metadata, the token exchange) is tested with those endpoints.
-    if (new URL(url).origin === issuer) throw new TypeError(`the test does not go on to the authorization server (${url})`);
+    // Baton's RFC 8414 metadata is fetched for real; the test stops at its other endpoints:
+    // what they answer (the token exchange) is tested with them (test/node/oauth4webapi.test.ts).
+    if (batonOrigins.has(new URL(url).origin)) {
+      const { pathname } = new URL(url);
+      if (pathname === "/.well-known/oauth-authorization-server") return fetch(`${baton.base}${pathname}`, init);
+      throw new TypeError(`the test does not go on to the authorization server (${url})`);
+    }
     return fetch(input, init);
   };
   return { requests, fetchFn };
@@ -207,9 +211,12 @@ describe("MCP authorization at the door of a guarded MCP server", () => {
     expect(requests[1]).toMatchObject({ method: "GET", url: metadataUrl });
     const rest = requests.slice(2);
     expect(rest.length).toBeGreaterThan(0);
-    expect(rest.every((r) => new URL(r.url).origin === new URL(baton.issuer).origin)).toBe(true);
+    expect(rest.every((r) => [baton.issuer, baton.base].map((u) => new URL(u).origin).includes(new URL(r.url).origin))).toBe(true);
     expect(rest[0]?.url).toBe(new URL("/.well-known/oauth-authorization-server", baton.issuer).href);
     expect(seen.discovered[0]).toMatchObject({ authorizationServerUrl: baton.issuer, resourceMetadata: endpoint.metadata });
+    // Baton's own RFC 8414 metadata, parsed by the SDK, names its token endpoint: where the token request went.
+    const discovered = seen.discovered.find((d) => d.authorizationServerMetadata);
+    expect(discovered?.authorizationServerMetadata?.token_endpoint).toBe(new URL("/oauth/token", baton.base).href);
     // The token request it sends Baton names this MCP server as the resource.
     const tokenRequest = rest.find((r) => r.method === "POST");
     expect(new URLSearchParams(tokenRequest?.body).get("resource")).toBe(mcpUrl.href);
@@ -257,20 +264,21 @@ describe("MCP authorization at the door of a guarded MCP server", () => {
     }
   });
 
-  it("the SDK client answers the 403 with a step-up authorization at Baton, for the action as scope and this resource", async () => {
+  it("the SDK client answers the 403 by discovering Baton again, and stops there: Baton's metadata offers no code flow to step up through", async () => {
     const { capability } = await startDeployment(baton);
     const { requests, fetchFn } = recordingFetch();
     const { provider, seen } = agentProvider({ capability, interactive: true });
     const client = new Client({ name: "agent-7", version: "1.0.0" });
     await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider, fetch: fetchFn }));
     try {
-      await expect(client.callTool({ name: "deploy.rollout", arguments: rollout })).rejects.toBeInstanceOf(UnauthorizedError);
-      // It read the 403's challenge: the metadata again, then Baton's authorization endpoint with the scope asked for.
+      // It read the 403's challenge (the metadata again), then Baton's RFC 8414 metadata, whose empty
+      // response_types_supported makes the SDK refuse the authorization-code step-up before sending the
+      // agent anywhere: an agent moves to the next stage's capability with evidence, or with the token
+      // exchange at /oauth/token (test/node/oauth4webapi.test.ts), never through a browser redirect.
+      await expect(client.callTool({ name: "deploy.rollout", arguments: rollout })).rejects.toThrow(/does not support response type code/);
       expect(requests.some((r) => r.url === metadataUrl)).toBe(true);
-      const [authorization] = seen.redirectedTo;
-      expect(authorization?.origin).toBe(new URL(baton.issuer).origin);
-      expect(authorization?.searchParams.get("scope")).toBe("deploy.rollout");
-      expect(authorization?.searchParams.get("resource")).toBe(mcpUrl.href);
+      expect(requests.some((r) => new URL(r.url).pathname === "/.well-known/oauth-authorization-server")).toBe(true);
+      expect(seen.redirectedTo).toEqual([]);
       expect(ran.rollout).toBe(0);
     } finally {
       await client.close();
