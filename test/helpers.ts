@@ -80,6 +80,7 @@ export const PARAMS = {
   quorum: { ticket: "T-3" },
   budget: { limit: 500 },
   delegating: { limit: 100 },
+  "delegating-staged": { limit: 100 },
   "outcome-gated": { ticket: "T-4" },
   "report-publication": { dataset: "patients-2026", dashboard: "public-stats" },
   "report-publication-unguarded": { dataset: "patients-2026", dashboard: "public-stats" },

@@ -5,7 +5,7 @@ import { withApprovalDigest } from "../policy/approval-subject.js";
 import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
 import { initialState } from "../policy/fold.js";
-import type { LedgerRequest, LedgerState } from "../policy/types.js";
+import type { AncestorStanding, LedgerRequest, LedgerState } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../config/keyring.js";
 import { isActivity, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
@@ -13,6 +13,7 @@ import { type SequenceOperation, mayAccess } from "./access.js";
 import { type LedgerAnswer, currentCapability, decisionAnswer, refused, unknownSequence } from "./answers.js";
 import { compiledWorkflow } from "./compiled.js";
 import { describeSequence } from "./describe.js";
+import { standingOf, withLineage } from "./lineage.js";
 import { mintCapability } from "./mint.js";
 import { deliverOutbox } from "./outbox.js";
 import { outboxTargets, outboxWants } from "./outbox-targets.js";
@@ -171,6 +172,13 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     return { kind: "receipts", receipts: page.map((r) => r.jws), last: page.at(-1)?.n ?? null };
   }
 
+  async standing(): Promise<AncestorStanding[]> {
+    const stored = this.#store.load();
+    if (!stored) return [{ sequence: this.ctx.id.toString(), stage: "", status: "unknown" }];
+    const state = this.#store.state(stored);
+    return standingOf(this.env.SEQUENCES, await compiledWorkflow(stored.record.workflow, stored.workflowDefinition), state);
+  }
+
   /** Runs `work` with no other call of this object interleaved, and never resets the object on a failure. */
   async #exclusive(work: (config: BatonConfig, keyring: Keyring) => Promise<LedgerAnswer>): Promise<LedgerAnswer> {
     // Loaded outside the exclusive section: they may call other objects, and are cached per isolate.
@@ -204,7 +212,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
         const skew = compiled.definition.clock_skew_seconds;
         if (stored.capability.exp + skew > now / 1000) return currentCapability(stored, stored.capability, state);
       }
-      const consulted = await withSignals(this.env.ANALYSTS, compiled, state.record, request);
+      const consulted = await withLineage(this.env.SEQUENCES, state, await withSignals(this.env.ANALYSTS, compiled, state.record, request));
       return this.#decideAndCommit({ config, keyring, compiled, stored, state, request: consulted, caller, idempotency, create: false, now });
     });
   }
