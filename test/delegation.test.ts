@@ -1,6 +1,6 @@
 import { decodeJwt } from "jose";
 import { describe, expect, it } from "vitest";
-import { KEY, api, claimsOf, describe_, ledgerState, redeem, start } from "./helpers.js";
+import { KEY, api, attest, claimsOf, describe_, ledgerState, receipts, redeem, start, submitEvidence } from "./helpers.js";
 
 function delegate(seq: string, token: string, body: Record<string, unknown>, key: string = KEY.agent) {
   return api("POST", `/v1/sequences/${seq}/delegations`, { key, body: { token, ...body } });
@@ -90,5 +90,72 @@ describe("delegation to sub-agents (RFC 8693 act)", () => {
     const bad = await delegate(seq, capability, { actor: "x", grants: [{ audience: "db", actions: ["db.read"], uses: 1, where: "args.(" }] });
     expect(bad.body.error.code).toBe("INVALID_REQUEST");
     expect(await ledgerState(seq)).toEqual(before);
+  });
+
+  describe("a sub-agent's share dies with the stage it was delegated from", () => {
+    const reads = (uses: number) => ({ audience: "db", actions: ["db.read"], uses });
+    const read = (token: string) => redeem(KEY.db, token, "db.read", { rows: 1 });
+    async function advance(seq: string) {
+      const opened = await submitEvidence(seq, await attest({ seq, stage: "research", type: "research_done" }));
+      expect(opened.body.stage).toBe("report");
+    }
+
+    it("the parent advances: the child's token is refused SEQUENCE_VIOLATION, receipted with the standing it was decided on", async () => {
+      const { seq, capability } = await start("delegating-staged");
+      const child = await delegate(seq, capability, { actor: "researcher", grants: [reads(3)] });
+      expect((await read(child.body.capability)).status).toBe(200);
+      await advance(seq);
+      const before = await ledgerState(child.body.sequence);
+
+      const refused = await read(child.body.capability);
+      expect(refused.status).toBe(409);
+      expect(refused.body.error).toMatchObject({
+        code: "SEQUENCE_VIOLATION",
+        details: { token_stage: "research", ancestor: { sequence: seq, stage: "report", status: "active" } },
+      });
+      // A refusal of a genuine capability: in the child's chain, with the parent's standing as an input.
+      const last = claimsOf((await receipts(child.body.sequence)).at(-1) as string);
+      expect(last).toMatchObject({ kind: "redeem", decision: "DENY", code: "SEQUENCE_VIOLATION" });
+      expect((last.inputs as any).lineage).toEqual([{ sequence: seq, stage: "report", status: "active" }]);
+      // Nothing spent: the child keeps its two uses, and keeps them out of reach.
+      expect(await ledgerState(child.body.sequence)).toEqual(before);
+    });
+
+    it("the parent is revoked: its children end with it", async () => {
+      const { seq, capability } = await start("delegating-staged");
+      const child = await delegate(seq, capability, { actor: "researcher", grants: [reads(2)] });
+      expect((await api("POST", `/v1/sequences/${seq}/revoke`, { key: KEY.orchestrator, body: { reason: "done early" } })).status).toBe(200);
+      const refused = await read(child.body.capability);
+      expect(refused.body.error).toMatchObject({ code: "SEQUENCE_VIOLATION", details: { ancestor: { sequence: seq, status: "sealed" } } });
+    });
+
+    it("a grandchild dies with its grandparent's stage, and its parent can no longer hand on", async () => {
+      const { seq, capability } = await start("delegating-staged");
+      const child = await delegate(seq, capability, { actor: "agent-2", grants: [reads(4), { audience: "baton", actions: ["delegate"], uses: 2 }] });
+      const grandchild = await delegate(child.body.sequence, child.body.capability, { actor: "helper", grants: [reads(1)] }, KEY.agent2);
+      expect(grandchild.status).toBe(201);
+      expect(decodeJwt(grandchild.body.capability).act).toEqual({ sub: "helper", act: { sub: "agent-2", act: { sub: "agent-7" } } });
+      // Its parent still stands at the stage; the grandparent moves on, and the whole chain below it closes.
+      await advance(seq);
+      const refused = await read(grandchild.body.capability);
+      expect(refused.body.error).toMatchObject({ code: "SEQUENCE_VIOLATION", details: { ancestor: { sequence: seq, stage: "report" } } });
+      const last = claimsOf((await receipts(grandchild.body.sequence)).at(-1) as string);
+      expect((last.inputs as any).lineage).toEqual([
+        { sequence: child.body.sequence, stage: "research", status: "active" },
+        { sequence: seq, stage: "report", status: "active" },
+      ]);
+      const handOn = await delegate(child.body.sequence, child.body.capability, { actor: "helper-2", grants: [reads(1)] }, KEY.agent2);
+      expect(handOn.status).toBe(409);
+      expect(handOn.body.error.code).toBe("SEQUENCE_VIOLATION");
+    });
+
+    it("while the parent's stage is open, the child's share is its own: used in the child, reserved in the parent", async () => {
+      const { seq, capability } = await start("delegating-staged");
+      const child = await delegate(seq, capability, { actor: "researcher", grants: [reads(2)] });
+      expect((await read(child.body.capability)).status).toBe(200);
+      expect((await read(child.body.capability)).body.sealed).toBe(true);
+      // The parent counted the two uses when it handed them down, not when the child spent them.
+      expect((await describe_(seq)).body.uses.map((u: any) => u.used)).toEqual([2, 1]);
+    });
   });
 });

@@ -2,6 +2,7 @@ import { exports } from "cloudflare:workers";
 import { SignJWT, decodeJwt, importJWK } from "jose";
 import backupCheckerKey from "../examples/keys/backup-checker.private.jwk.json";
 import ciKey from "../examples/keys/ci.private.jwk.json";
+import citationCheckerKey from "../examples/keys/citation-checker.private.jwk.json";
 import monitorKey from "../examples/keys/monitor.private.jwk.json";
 import { signApproval } from "../src/tokens/approval-signing.js";
 import type { ReceiptClaims } from "../src/tokens/receipt.js";
@@ -35,6 +36,7 @@ export const KEY = {
   warehouse: "dev-tool-warehouse-key",
   model: "dev-tool-model-key",
   dashboard: "dev-tool-dashboard-key",
+  web: "dev-tool-web-key",
   operator: "dev-operator-key",
 } as const;
 
@@ -80,8 +82,10 @@ export const PARAMS = {
   quorum: { ticket: "T-3" },
   budget: { limit: 500 },
   delegating: { limit: 100 },
+  "delegating-staged": { limit: 100 },
   "outcome-gated": { ticket: "T-4" },
   "report-publication": { dataset: "patients-2026", dashboard: "public-stats" },
+  "research-brief": { topic: "grid-scale storage", sources: ["apnews.com", "reuters.com", "arxiv.org", "nature.com"] },
   "report-publication-unguarded": { dataset: "patients-2026", dashboard: "public-stats" },
   "signal-required": { ticket: "T-5" },
 } as const;
@@ -129,7 +133,13 @@ export function claimsOf(receipt: string): ReceiptClaims {
   return decodeJwt(receipt) as unknown as ReceiptClaims;
 }
 
-const ATTESTER_KEYS = { monitor: monitorKey, "backup-checker": backupCheckerKey, ci: ciKey, "expense-checker": expenseCheckerKey } as const;
+const ATTESTER_KEYS = {
+  monitor: monitorKey,
+  "backup-checker": backupCheckerKey,
+  ci: ciKey,
+  "expense-checker": expenseCheckerKey,
+  "citation-checker": citationCheckerKey,
+} as const;
 export type AttesterId = keyof typeof ATTESTER_KEYS;
 
 export interface AttestationOptions {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { KEY, PARAMS, attest, claimsOf, describe_, receipts, redeem, start, submitEvidence } from "./helpers.js";
+import { KEY, PARAMS, api, attest, claimsOf, describe_, receipts, redeem, reportOutcome, start, submitEvidence } from "./helpers.js";
 
 describe("example workflows run from start to seal", () => {
   it("deployment: canary → canary_passed for this service and version → rollout → sealed", async () => {
@@ -56,6 +56,37 @@ describe("example workflows run from start to seal", () => {
     const posted = await redeem(KEY.reviewBot, advanced.body.capability, "review.post", { repo: "acme/shop", pr: 42 });
     expect(posted.status).toBe(200);
     expect(posted.body.sealed).toBe(true);
+  });
+
+  it("research brief: collect (a sub-agent's narrowed share) → sources_collected → draft → its outcome → publish → sealed", async () => {
+    const { seq, capability } = await start("research-brief");
+    const fetch = (token: string, source: string) => redeem(KEY.web, token, "source.fetch", { source });
+    const scout = await api("POST", `/v1/sequences/${seq}/delegations`, {
+      key: KEY.agent,
+      body: { token: capability, actor: "scout-news", grants: [{ audience: "web", actions: ["source.fetch"], uses: 2, where: "args.source == 'reuters.com'" }] },
+    });
+    expect(scout.status).toBe(201);
+    expect((await fetch(scout.body.capability, "reuters.com")).status).toBe(200);
+    expect((await fetch(scout.body.capability, "apnews.com")).body.error.code).toBe("CONDITION_FAILED");
+    // A source the brief was not started with is outside every share, the lead agent's too.
+    expect((await fetch(capability, "example.org")).body.error.code).toBe("CONDITION_FAILED");
+    expect((await fetch(capability, "arxiv.org")).status).toBe(200);
+
+    const facts = { topic: PARAMS["research-brief"].topic, sources: 2 };
+    const tooFew = await submitEvidence(seq, await attest({ attester: "citation-checker", seq, stage: "collect", type: "sources_collected", facts }));
+    expect(tooFew.body.error.code).toBe("CONDITION_FAILED");
+    const collected = await attest({ attester: "citation-checker", seq, stage: "collect", type: "sources_collected", facts: { ...facts, sources: 3 } });
+    const synthesize = await submitEvidence(seq, collected);
+    expect(synthesize.body.stage).toBe("synthesize");
+    expect((await fetch(scout.body.capability, "reuters.com")).body.error.code).toBe("SEQUENCE_VIOLATION");
+
+    const draft = await redeem(KEY.model, synthesize.body.capability, "brief.draft", { topic: PARAMS["research-brief"].topic });
+    expect(draft.status).toBe(200);
+    const publish = await reportOutcome(KEY.model, draft.body.receipt, "succeeded");
+    expect(publish.body.stage).toBe("publish");
+    const published = await redeem(KEY.dashboard, publish.body.capability, "brief.publish", { topic: PARAMS["research-brief"].topic });
+    expect(published.body.sealed).toBe(true);
+    expect((await receipts(seq)).map((r) => claimsOf(r).kind)).toEqual(["start", "delegate", "redeem", "redeem", "evidence", "evidence", "redeem", "outcome", "redeem"]);
   });
 
   it("a workflow that completes on an attestation seals when the final gate is met", async () => {

@@ -5,6 +5,7 @@ import deployment from "../../examples/workflows/deployment.json";
 import incidentResponse from "../../examples/workflows/incident-response.json";
 import reimbursement from "../../examples/workflows/reimbursement.json";
 import reportPublication from "../../examples/workflows/report-publication.json";
+import researchBrief from "../../examples/workflows/research-brief.json";
 
 /**
  * DEVELOPMENT ONLY: the example workflows, attesters and clients bundled with the
@@ -12,5 +13,5 @@ import reportPublication from "../../examples/workflows/report-publication.json"
  */
 export const BUNDLED_EXAMPLE_CONFIG = {
   ...devConfig,
-  workflows: [deployment, dataMigration, codeReview, reimbursement, incidentResponse, reportPublication],
+  workflows: [deployment, dataMigration, codeReview, reimbursement, incidentResponse, reportPublication, researchBrief],
 };

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { BatonError } from "../errors.js";
 import { IDEMPOTENCY_KEY_MAX_CHARS, STAGE_MAX_GRANTS } from "../limits.js";
 import { OFFLINE_REFUSAL_CODES } from "../policy/offline-refusals.js";
-import type { Act } from "../policy/types.js";
+import type { Act, AncestorStanding } from "../policy/types.js";
 import { ApprovalClaimsSchema } from "../tokens/approval.js";
 import { PasskeyApprovalSchema } from "../tokens/passkey.js";
 import { AttestationClaimsSchema } from "../tokens/attestation.js";
@@ -148,6 +148,8 @@ export interface LedgerProtocol {
   revoke(input: RevokeInput): Promise<LedgerAnswer>;
   describe(input: DescribeInput): Promise<LedgerAnswer>;
   receipts(input: ReceiptsInput): Promise<LedgerAnswer>;
+  /** Asked by a delegated child's ledger before its decisions (lineage.ts), never by the API. */
+  standing(): Promise<AncestorStanding[]>;
 }
 
 /** Parses an RPC argument; a malformed one is answered INVALID_REQUEST with the zod issues, in the one envelope. */

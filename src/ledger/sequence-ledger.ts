@@ -6,14 +6,16 @@ import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
 import { exchangeProblem } from "../policy/exchange.js";
 import { initialState } from "../policy/fold.js";
-import type { CapabilityClaims, LedgerRequest, LedgerState } from "../policy/types.js";
+import type { AncestorStanding, CapabilityClaims, LedgerRequest, LedgerState } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../config/keyring.js";
 import { isActivity, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
 import { type SequenceOperation, mayAccess } from "./access.js";
 import { type LedgerAnswer, currentCapability, decisionAnswer, refused, unknownSequence } from "./answers.js";
 import { compiledWorkflow } from "./compiled.js";
+import { type Idempotency, idempotencyKey, replayedAnswer, runExclusive } from "./exclusive.js";
 import { describeSequence } from "./describe.js";
+import { standingOf, withLineage } from "./lineage.js";
 import { mintCapability } from "./mint.js";
 import { deliverOutbox } from "./outbox.js";
 import { outboxTargets, outboxWants } from "./outbox-targets.js";
@@ -39,7 +41,6 @@ import { withSignals } from "./signals.js";
 import { newSequence } from "./start.js";
 import { LedgerStore, type StoredSequence } from "./store.js";
 
-type Idempotency = { key: string; requestDigest: string };
 
 /** What a mutating call asks of `#mutate`: the request, and who may make it how. */
 interface MutationOptions {
@@ -73,10 +74,10 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     const input = parseInput(StartInputSchema, raw);
     if (!input.ok) return input.answer;
     const { caller, workflow, actorJkt, idempotency } = input.value;
-    return this.#exclusive(async (config, keyring) => {
+    return runExclusive(this.ctx, this.env, async (config, keyring) => {
       if (this.#store.load()) {
         // Only an idempotent retry can reach an existing sequence through start.
-        const replayed = idempotency && this.#replayed(caller, idempotency);
+        const replayed = idempotency && replayedAnswer(this.#store, caller, idempotency);
         return replayed ?? refused(new BatonError("IDEMPOTENCY_CONFLICT", "Idempotency-Key was used for another request"));
       }
       // (compiledWorkflow refuses a definition whose hash is not the one named.)
@@ -179,29 +180,20 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     return { kind: "receipts", receipts: page.map((r) => r.jws), last: page.at(-1)?.n ?? null };
   }
 
-  /** Runs `work` with no other call of this object interleaved, and never resets the object on a failure. */
-  async #exclusive(work: (config: BatonConfig, keyring: Keyring) => Promise<LedgerAnswer>): Promise<LedgerAnswer> {
-    // Loaded outside the exclusive section: they may call other objects, and are cached per isolate.
-    const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
-    let result = { failure: new Error("not run") } as { answer: LedgerAnswer } | { failure: unknown };
-    await this.ctx.blockConcurrencyWhile(async () => {
-      try {
-        result = { answer: await work(config, keyring) };
-      } catch (failure) {
-        result = { failure };
-      }
-    });
-    if ("failure" in result) throw result.failure;
-    return result.answer;
+  async standing(): Promise<AncestorStanding[]> {
+    const stored = this.#store.load();
+    if (!stored) return [{ sequence: this.ctx.id.toString(), stage: "", status: "unknown" }];
+    const state = this.#store.state(stored);
+    return standingOf(this.env.SEQUENCES, await compiledWorkflow(stored.record.workflow, stored.workflowDefinition), state);
   }
 
   #mutate({ caller, request, operation, idempotency, presented }: MutationOptions): Promise<LedgerAnswer> {
-    return this.#exclusive(async (config, keyring) => {
+    return runExclusive(this.ctx, this.env, async (config, keyring) => {
       const stored = this.#store.load();
       if (!stored) return unknownSequence();
       const denied = operation && this.#refuse(stored, caller, operation);
       if (denied) return denied;
-      const replayed = idempotency && this.#replayed(caller, idempotency);
+      const replayed = idempotency && replayedAnswer(this.#store, caller, idempotency);
       if (replayed) return replayed;
       const compiled = await compiledWorkflow(stored.record.workflow, stored.workflowDefinition);
       const state = await withApprovalDigest(compiled, this.#store.state(stored));
@@ -214,7 +206,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
         const skew = compiled.definition.clock_skew_seconds;
         if (stored.capability.exp + skew > now / 1000) return currentCapability(stored, stored.capability, state);
       }
-      const consulted = await withSignals(this.env.ANALYSTS, compiled, state.record, request);
+      const consulted = await withLineage(this.env.SEQUENCES, state, await withSignals(this.env.ANALYSTS, compiled, state.record, request));
       return this.#decideAndCommit({ config, keyring, compiled, stored, state, request: consulted, caller, idempotency, create: false, now });
     });
   }
@@ -286,17 +278,4 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     }
     return null;
   }
-
-  #replayed(caller: Caller, idempotency: Idempotency): LedgerAnswer | null {
-    const found = this.#store.idempotent(idempotencyKey(caller, idempotency.key));
-    if (!found) return null;
-    if (found.requestDigest !== idempotency.requestDigest) {
-      return refused(new BatonError("IDEMPOTENCY_CONFLICT", "Idempotency-Key was used with a different request"));
-    }
-    return found.answer;
-  }
-}
-
-function idempotencyKey(caller: Caller, key: string): string {
-  return `${caller.id}\u0000${key}`;
 }

@@ -45,6 +45,19 @@ export interface Delegation {
   until?: number;
 }
 
+/**
+ * Where one sequence above a delegated one stood when its child decided, as its
+ * own ledger answered: a child lives only while every sequence above it is
+ * active at the stage the delegation came from (its own stage's id).
+ */
+export interface AncestorStanding {
+  sequence: string;
+  /** The id of its current stage ("" when it has none). */
+  stage: string;
+  /** "unknown": no sequence answered by that id, which never holds for a real parent. */
+  status: "active" | "sealed" | "unknown";
+}
+
 /** A grant a delegating agent asks for its sub-agent: a subset of its own current stage. */
 export interface DelegatedGrant {
   audience: string;
@@ -157,6 +170,11 @@ export type LedgerRequest =
       signals?: ConsultedSignal[] | undefined;
       /** Set when the tool's own offline check refused this capability and reports it: never an ALLOW. */
       refused?: ReportedRefusal | undefined;
+      /**
+       * A delegated sequence's ancestors, nearest first, as their ledgers stood just
+       * before this decision (recorded, so a replay sees what the gate saw).
+       */
+      lineage?: AncestorStanding[] | undefined;
     }
   | { kind: "evidence"; attestation: AttestationCheck; fresh: Fresh; signals?: ConsultedSignal[] | undefined }
   | { kind: "approval"; approval: ApprovalCheck; fresh: Fresh; signals?: ConsultedSignal[] | undefined }
@@ -178,6 +196,8 @@ export type LedgerRequest =
       /** The sub-agent, and what it asks for it. */
       actor: string;
       grants: DelegatedGrant[];
+      /** As for a redeem: a sub-agent hands on only while its ancestors' stage is open. */
+      lineage?: AncestorStanding[] | undefined;
     }
   | { kind: "reissue"; agent: string; fresh: Fresh }
   | { kind: "revoke"; orchestrator: string; reason: string };

@@ -157,7 +157,7 @@ describe("configuration errors name the exact path", () => {
     await expect(loadConfig({ BATON_ENV: "production", BATON_CONFIG: "{not json" })).rejects.toThrow(/BATON_CONFIG: not JSON/);
     const dev = await loadConfig({ BATON_ENV: "development" });
     expect(dev.source).toBe("bundled-examples");
-    expect([...dev.workflows.keys()].sort()).toEqual(["code-review", "data-migration", "deployment", "incident-response", "reimbursement", "report-publication"]);
+    expect([...dev.workflows.keys()].sort()).toEqual(["code-review", "data-migration", "deployment", "incident-response", "reimbursement", "report-publication", "research-brief"]);
   });
 });
 

@@ -157,6 +157,25 @@ describe("decide(): the gate", () => {
     expect(decide(workflow, delegated(NOW_S + ttl + 60), start, NOW).mint?.exp).toBe(NOW_S + ttl);
   });
 
+  it("a delegated share is out of order once any ancestor left the stage it came from, sealed or is unknown; checked after the token's own stage", () => {
+    const withLineage = (...lineage: { sequence: string; stage: string; status: "active" | "sealed" | "unknown" }[]) =>
+      ({ ...redeem(), lineage }) as LedgerRequest;
+    const open = { sequence: "parent", stage: "canary", status: "active" } as const;
+    expect(decide(workflow, state(), withLineage(open, { ...open, sequence: "grandparent" }), NOW).decision).toBe("ALLOW");
+    for (const closed of [
+      { ...open, stage: "rollout" },
+      { ...open, status: "sealed" },
+      { sequence: "parent", stage: "", status: "unknown" },
+    ] as const) {
+      // The nearest ancestor open, one above it closed: the share is dead all the same.
+      const outcome = decide(workflow, state(), withLineage(open, { ...closed, sequence: "grandparent" }), NOW);
+      expect(outcome).toMatchObject({ decision: "DENY", code: "SEQUENCE_VIOLATION", effects: [], details: { token_stage: "canary", ancestor: { sequence: "grandparent" } } });
+    }
+    // The token's own stage is judged first, with its own details.
+    const stale = { ...redeem({ stage: "rollout" }), lineage: [{ ...open, stage: "rollout" }] } as LedgerRequest;
+    expect(decide(workflow, state(), stale, NOW).details).toEqual({ token_stage: "rollout", current_stage: "canary" });
+  });
+
   it("a tool's report of its offline refusal is a DENY with its code: nothing spent, never an ALLOW", () => {
     const report = (code: "CONDITION_FAILED" | "TOKEN_EXPIRED" | "SEQUENCE_VIOLATION", request = redeem()) =>
       ({ ...request, refused: { code, message: "refused offline" } }) as LedgerRequest;

@@ -26,6 +26,7 @@ export function decideDelegate(context: DecisionContext, request: RequestOf<"del
     token,
     tokenDigest: request.tokenDigest,
     dpop: request.dpop,
+    lineage: request.lineage,
   } as const;
   const presented = decideRedeem(context, asRedeem);
   if (presented.decision !== "ALLOW") return presented;

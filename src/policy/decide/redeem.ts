@@ -4,6 +4,7 @@ import { type HolderRecord, type Presentation, capabilityProblem, conditionProbl
 import type { Effect, Outcome } from "../types.js";
 import { cumulativeAmount, exhaustion } from "./budget.js";
 import type { DecisionContext, RequestOf } from "./context.js";
+import { lineageProblem } from "./lineage.js";
 import { signalProblem } from "./signals.js";
 import { allow, denial, deny } from "./verdicts.js";
 
@@ -25,6 +26,8 @@ export function decideRedeem(context: DecisionContext, request: RequestOf<"redee
       current_stage: stage.id,
     });
   }
+  const orphaned = lineageProblem(stage.id, request.lineage);
+  if (orphaned) return orphaned;
   if (state.nonceUsed("capability", token.jti)) return deny("REPLAY_NONCE", "capability has no uses left");
   if (state.capability?.jti !== token.jti) {
     return deny("TOKEN_INVALID", "capability was superseded by a re-issued one");
