@@ -66,12 +66,30 @@ export function isBundle(path) {
   }
 }
 
-/** The workflows of a directory (*.json, but not the *.test.json beside them), compiled, by version hash. */
+/** A workflow file beside its tests: *.json, but not the *.test.json beside it (baton test's). */
+export const isWorkflowFile = (f) => f.endsWith(".json") && !f.endsWith(".test.json");
+
+/** A file as given, or the files of a directory that `wanted` keeps, sorted. */
+export function filesOf(path, wanted) {
+  let stat;
+  try {
+    stat = statSync(path);
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${error.message}`);
+  }
+  if (!stat.isDirectory()) return [path];
+  return readdirSync(path)
+    .filter(wanted)
+    .sort()
+    .map((f) => join(path, f));
+}
+
+/** The workflows of a directory (isWorkflowFile), compiled, by version hash. */
 export async function loadWorkflows(dir) {
   const byHash = new Map();
   let files;
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith(".json") && !f.endsWith(".test.json"));
+    files = readdirSync(dir).filter(isWorkflowFile);
   } catch (error) {
     throw new UsageError(`cannot read workflows directory ${dir}: ${error.message}`);
   }

@@ -1,11 +1,11 @@
 // `baton lint`: what a workflow cannot do under a configuration (src/config/lint/), per file,
 // each finding with a JSON pointer into the file. Exit 1 on errors, 0 with warnings only.
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { lintEnvironmentOf, lintWorkflow } from "baton/authoring";
-import { UsageError, readJson, readText, red, yellow } from "./cli-io.mjs";
+import { UsageError, filesOf, isWorkflowFile, readJson, readText, red, yellow } from "./cli-io.mjs";
 
 export const USAGE = `usage: baton lint [<workflow.json | dir>…] [--config <config.json>] [--json]
 Lints each workflow against the configuration's attesters, approver groups and detectors:
@@ -81,20 +81,8 @@ function bundledConfig() {
   return { ...dev, workflows: workflowFiles(join(EXAMPLES, "workflows")).map((file) => readJson(file, "workflow")) };
 }
 
-/** A file, or the workflows of a directory: its *.json files but the *.test.json beside them (baton test's). */
-function workflowFiles(path) {
-  let stat;
-  try {
-    stat = statSync(path);
-  } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${error.message}`);
-  }
-  if (!stat.isDirectory()) return [path];
-  return readdirSync(path)
-    .filter((f) => f.endsWith(".json") && !f.endsWith(".test.json"))
-    .sort()
-    .map((f) => join(path, f));
-}
+/** A file, or the workflows of a directory (not the baton test files beside them). */
+const workflowFiles = (path) => filesOf(path, isWorkflowFile);
 
 /** A file that is not JSON is a finding about that file, not a reason to stop linting the others. */
 function readDocument(file) {

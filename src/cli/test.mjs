@@ -1,9 +1,8 @@
 // `baton test <dir | file>…`: runs the workflow tests beside the workflows (`<id>.test.json`)
 // offline, through the Worker's own decide() (the runner is the audit library's: src/audit/workflow-tests/).
-import { readdirSync, statSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
 import { WorkflowTestError, parseWorkflowTests, runWorkflowTests } from "baton/audit";
-import { UsageError, green, loadWorkflows, readJson, red, yellow } from "./cli-io.mjs";
+import { UsageError, filesOf, green, loadWorkflows, readJson, red, yellow } from "./cli-io.mjs";
 
 const TEST_FILE_SUFFIX = ".test.json";
 
@@ -36,16 +35,9 @@ export async function test(paths, values) {
 
 /** A directory's test files, sorted; a file as given. */
 function testFiles(path) {
-  let stat;
-  try {
-    stat = statSync(path);
-  } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${error.message}`);
-  }
-  if (!stat.isDirectory()) return [path];
-  const found = readdirSync(path).filter((f) => f.endsWith(TEST_FILE_SUFFIX)).sort();
+  const found = filesOf(path, (f) => f.endsWith(TEST_FILE_SUFFIX));
   if (found.length === 0) throw new UsageError(`${path} holds no *${TEST_FILE_SUFFIX} files`);
-  return found.map((f) => join(path, f));
+  return found;
 }
 
 /** The workflows beside each test file, by id, read once per directory. */
