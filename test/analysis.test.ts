@@ -40,7 +40,7 @@ async function signalsOf(actor: string) {
   return body as { signals: { id: string; detector: string; status: string; signal: string }[]; log: string[] };
 }
 
-/** Delivery to the analysis plane is asynchronous (an alarm after each commit): wait for it. */
+/** Delivery to the analysis plane is asynchronous (the outbox runs after each commit, outside its answer): wait for it. */
 async function waitForSignal(actor: string, detector: string) {
   for (let i = 0; i < 100; i++) {
     const found = (await signalsOf(actor)).signals.filter((s) => s.detector === detector);

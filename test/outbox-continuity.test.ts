@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { KEY, PARAMS, api, redeem, reportOutcome } from "./helpers.js";
 
 // The analysts check that each delivered range starts where their last one ended. A start
-// receipt is delivered to the sequence index alone (its alarm runs before any redeem); the
+// receipt is delivered to the sequence index alone (its run comes before any redeem); the
 // analyst's cursor must not move past it silently, or every later delivery to the analyst
 // would start past its cursor, be refused as a gap and retried for ever: no signal, ever,
 // and a ledger alarm re-armed for each retry. (Found by the redeem benchmark's profile.)
@@ -32,7 +32,7 @@ describe("the outbox keeps a continuous receiver's ranges contiguous", () => {
     });
     expect(started.status).toBe(201);
     const seq = started.body.sequence as string;
-    // The start's own alarm has run: the index took receipt 0, the analyst nothing yet.
+    // The outbox has run after the start: the index took receipt 0, the analyst nothing yet.
     await until("the index to take the start", async () => ((await cursors(seq)).find((c) => c.target === "index")?.through === 0 ? true : undefined));
 
     const read = await redeem(KEY.warehouse, started.body.capability, "records.read", { dataset: "patients-2026" });

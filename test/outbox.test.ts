@@ -155,8 +155,9 @@ describe("the ledger's outbox: targets with their own cursors", () => {
 
     const named = () => env.SEQUENCE_INDEX.get(env.SEQUENCE_INDEX.idFromName(`seal-${seq}`));
     const record = { seq, workflowId: "deployment", workflow: "h", params: {}, subject: "user:alice", actor: "agent-7", orchestrator: "orchestrator", createdAt: 1 };
-    // The stub is made inside the ledger, as its alarm makes it (a stub is bound to the object that made it).
-    await runInDurableObject(ledger(seq), (_i, state) => deliverOutbox(state.storage.sql, [indexTarget(named(), record)], 1));
+    // The stub is made inside the ledger, as its outbox makes it (a stub is bound to the object that made it);
+    // a cursor of its own, as the ledger's own index target has already taken the chain.
+    await runInDurableObject(ledger(seq), (_i, state) => deliverOutbox(state.storage.sql, [{ ...indexTarget(named(), record), name: "index-under-test" }], 1));
     const index = named();
     const rows = await runInDurableObject(index, (_i, state) => state.storage.sql.exec("SELECT status, seal_reason, stage, through FROM sequences").toArray());
     expect(rows).toEqual([{ status: "sealed", seal_reason: "completed", stage: "rollout", through: 3 }]);

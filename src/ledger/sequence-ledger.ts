@@ -17,7 +17,7 @@ import { type Idempotency, idempotencyKey, replayedAnswer, runExclusive } from "
 import { describeSequence } from "./describe.js";
 import { standingOf, withLineage } from "./lineage.js";
 import { mintCapability } from "./mint.js";
-import { deliverOutbox } from "./outbox.js";
+import { OutboxRunner } from "./outbox-runner.js";
 import { outboxTargets, outboxWants } from "./outbox-targets.js";
 import { promotionOf } from "./promotion.js";
 import {
@@ -63,11 +63,13 @@ interface MutationOptions {
  */
 export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol {
   readonly #store: LedgerStore;
+  readonly #outbox: OutboxRunner;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#store = new LedgerStore(ctx.storage);
     this.#store.migrate();
+    this.#outbox = new OutboxRunner(ctx.storage, () => this.#outboxTargets());
   }
 
   async start(raw: unknown): Promise<LedgerAnswer> {
@@ -255,20 +257,27 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
       ...(run.create ? { create: { record: state.record, workflowDefinition: stored.workflowDefinition } } : {}),
       now,
     });
-    // The outbox is the chain itself: an alarm hands new receipts to the targets that want them
-    // (outbox-targets.ts). Others wait in it and move the cursors with the next.
-    if (outboxWants(config, claims, activity)) await this.ctx.storage.setAlarm(now);
+    // The outbox is the chain itself: a run right after this commit hands new receipts to the
+    // targets that want them (outbox-targets.ts), with an alarm standing by (outbox-runner.ts).
+    if (outboxWants(config, claims, activity)) {
+      await this.#outbox.standBy(now);
+      // Not awaited: the answer does not wait for the targets (outbox-runner.ts).
+      this.#outbox.run().catch((error) => console.error("outbox run failed; the alarm retries", error));
+    }
     return answer;
   }
 
   /** Delivers committed receipts to the outbox's targets (outbox.ts); each failing one retries from its cursor, with backoff. */
   override async alarm(): Promise<void> {
+    await this.#outbox.run();
+  }
+
+  async #outboxTargets() {
     const stored = this.#store.load();
-    if (!stored) return;
+    if (!stored) return null;
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     const bindings = { analysts: this.env.ANALYSTS, index: this.env.SEQUENCE_INDEX, keyring, fetcher: (url: string, init: RequestInit) => fetch(url, init) };
-    const next = await deliverOutbox(this.ctx.storage.sql, outboxTargets(config, stored.record, bindings), Date.now());
-    if (next) await this.ctx.storage.setAlarm(next.at);
+    return outboxTargets(config, stored.record, bindings);
   }
 
   #refuse(stored: StoredSequence | null, caller: Caller, operation: SequenceOperation): LedgerAnswer | null {
