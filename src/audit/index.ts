@@ -12,3 +12,4 @@ export { approvalDigest, generateApproverKey, signApproval } from "../tokens/app
 export type { HeadClaims, ReceiptClaims } from "../tokens/receipt.js";
 export { type CredentialListing, PasskeyApprovalAuditor, passkeyApprovalOf } from "./passkey-approvals.js";
 export { verifyCredentialLog } from "../tokens/credential-log.js";
+export { workloadTokenOf, workloadTokenProblem } from "./workload-tokens.js";

@@ -22,3 +22,6 @@ export const DPOP_TYP = "dpop+jwt";
 export const SIGNING_ALGORITHM = "EdDSA";
 /** What Baton accepts from attesters. */
 export const EVIDENCE_ALGORITHMS = ["EdDSA", "ES256"] as const;
+
+/** The `type` a gate names for a workload token (tokens/workload-token.ts): it attests the identity of the job that asked for it. */
+export const WORKLOAD_TOKEN_TYPE = "workload_identity";
