@@ -4,6 +4,13 @@
 export const BODY_MAX_BYTES = 64 * 1024;
 /** A compact JWS (capability, attestation) longer than this is refused unparsed. */
 export const TOKEN_MAX_BYTES = 8 * 1024;
+/**
+ * A receipt is checked against this instead: it carries the inputs of its decision (a
+ * redeem's arguments, an attested workload token with its claims), which can pass 8 KiB.
+ */
+export const RECEIPT_MAX_BYTES = 256 * 1024;
+/** An issuer's discovery document or JWK Set larger than this is refused (Baton's own is under 1 KiB). */
+export const KEY_SET_DOCUMENT_MAX_BYTES = 64 * 1024;
 /** Size of the configuration binding; a deployment with more should split it. */
 export const CONFIG_MAX_BYTES = 1024 * 1024;
 

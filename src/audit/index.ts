@@ -16,3 +16,4 @@ export { type Answer, mismatches, runWorkflowTests, type StepResult, type TestRe
 export { parseWorkflowTests, WorkflowTestError, type WorkflowTestIssue, type WorkflowTests } from "./workflow-tests/format.js";
 export { type ShadowEntry, shadowEntry } from "../tokens/shadow-entry.js";
 export { verifiedShadowEntry } from "./shadow-report.js";
+export { workloadTokenOf, workloadTokenProblem } from "./workload-tokens.js";

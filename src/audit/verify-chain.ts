@@ -1,6 +1,10 @@
-import { verifyJws } from "../tokens/jws.js";
+import { RECEIPT_MAX_BYTES } from "../limits.js";
+import { TOKEN_MESSAGES, verifyJws } from "../tokens/jws.js";
 import { SIGNING_ALGORITHM, TYP } from "../tokens/kinds.js";
 import { HeadClaimsSchema, type ReceiptClaims, ReceiptClaimsSchema, receiptHash } from "../tokens/receipt.js";
+
+/** Receipts carry their decision's inputs, so they are allowed to be longer than a presented token. */
+const RECEIPT_LIMIT = { maxBytes: RECEIPT_MAX_BYTES, messages: { ...TOKEN_MESSAGES, tooLong: `receipt is longer than ${RECEIPT_MAX_BYTES} bytes` } };
 
 export type KeyLookup = (kid: string) => { key: CryptoKey; alg: string } | undefined;
 
@@ -43,7 +47,7 @@ export class ChainChecker {
   async prepare(jws: string): Promise<PreparedReceipt> {
     const line = jws.trim();
     const [verified, hash] = await Promise.all([
-      verifyJws(line, { typ: TYP.receipt, algorithms: [SIGNING_ALGORITHM], resolveKey: this.keys }),
+      verifyJws(line, { typ: TYP.receipt, algorithms: [SIGNING_ALGORITHM], resolveKey: this.keys, ...RECEIPT_LIMIT }),
       receiptHash(line),
     ]);
     return { verified, hash };

@@ -1,8 +1,9 @@
 // `baton audit verify`: every signature and link of an export, then every decision
 // replayed through the Worker's own decide(); optionally against a signed head; every passkey
-// approval re-verified from its recorded assertion and the credential log.
+// approval re-verified from its recorded assertion and the credential log; every accepted workload
+// token re-verified under the issuer's key its receipt recorded.
 import { statSync } from "node:fs";
-import { ChainChecker, PasskeyApprovalAuditor, Replayer, passkeyApprovalOf } from "baton/audit";
+import { ChainChecker, PasskeyApprovalAuditor, Replayer, passkeyApprovalOf, workloadTokenProblem } from "baton/audit";
 import { auditInputs } from "./audit-inputs.mjs";
 import { UsageError, color, green, red, yellow } from "./cli-io.mjs";
 
@@ -49,7 +50,7 @@ function actorOf(receipt) {
     case "outcome":
       return `tool:${inputs.tool}`;
     case "evidence":
-      return inputs.attestation?.ok ? inputs.attestation.claims.iss : "?";
+      return inputs.attestation?.ok ? (inputs.attestation.attester ?? inputs.attestation.claims.iss) : "?";
     case "approval":
       return inputs.approval?.ok ? inputs.approval.approver.id : "?";
     case "reissue":
@@ -84,6 +85,7 @@ export async function auditVerify(path, values) {
   let failure = null;
   let passkeys = null;
   let passkeyApprovals = 0;
+  let workloadTokens = 0;
   if (inputs.credentials) {
     const built = await PasskeyApprovalAuditor.fromListing(inputs.credentials, keys);
     if (!built.ok) failure = { n: 0, reason: `credentials: ${built.reason}` };
@@ -119,6 +121,14 @@ export async function auditVerify(path, values) {
         break;
       }
     }
+    if (receipt.inputs?.kind === "evidence" && receipt.inputs.attestation?.method === "oidc") {
+      workloadTokens++;
+      const problem = await workloadTokenProblem(receipt);
+      if (problem) {
+        failure = { n: receipt.n, reason: problem };
+        break;
+      }
+    }
     if (!values.json) console.log(row(receipt) + (divergence ? red(`   ← replay says ${divergence.replayed.decision} ${divergence.replayed.code ?? ""}`) : ""));
   }
   bar.done();
@@ -132,9 +142,9 @@ export async function auditVerify(path, values) {
     const said = (d) => [d.decision, d.code].filter(Boolean).join(" ");
     failure = { n: first.n, reason: `receipt ${first.n}: recorded ${said(first.recorded)}, replay gives ${said(first.replayed)}` };
   }
-  const verdict = { valid: failure === null, receipts: checker.length, sealed: checker.sealed, head: checker.head, passkey_approvals: passkeyApprovals, divergences, failure };
+  const verdict = { valid: failure === null, receipts: checker.length, sealed: checker.sealed, head: checker.head, passkey_approvals: passkeyApprovals, workload_tokens: workloadTokens, divergences, failure };
   if (values.json) console.log(JSON.stringify(verdict, null, 2));
   else if (failure) console.log(`\n${red("INVALID")}: ${failure.reason}`);
-  else console.log(`\n${green("VALID")}: ${checker.length} receipts, signatures and links verified, every decision replayed identically${passkeyApprovals ? `, ${passkeyApprovals} passkey approvals re-verified` : ""}${checker.sealed ? ", sealed" : ""}${inputs.signedHead !== null ? ", signed head matches" : ""}.`);
+  else console.log(`\n${green("VALID")}: ${checker.length} receipts, signatures and links verified, every decision replayed identically${passkeyApprovals ? `, ${passkeyApprovals} passkey approvals re-verified` : ""}${workloadTokens ? `, ${workloadTokens} workload tokens re-verified under their issuers' recorded keys` : ""}${checker.sealed ? ", sealed" : ""}${inputs.signedHead !== null ? ", signed head matches" : ""}.`);
   return failure ? 1 : 0;
 }

@@ -4,6 +4,7 @@ import dataMigration from "../../examples/workflows/data-migration.json";
 import deployment from "../../examples/workflows/deployment.json";
 import incidentResponse from "../../examples/workflows/incident-response.json";
 import reimbursement from "../../examples/workflows/reimbursement.json";
+import release from "../../examples/workflows/release.json";
 import reportPublication from "../../examples/workflows/report-publication.json";
 import researchBrief from "../../examples/workflows/research-brief.json";
 
@@ -13,5 +14,5 @@ import researchBrief from "../../examples/workflows/research-brief.json";
  */
 export const BUNDLED_EXAMPLE_CONFIG = {
   ...devConfig,
-  workflows: [deployment, dataMigration, codeReview, reimbursement, incidentResponse, reportPublication, researchBrief],
+  workflows: [deployment, dataMigration, codeReview, reimbursement, incidentResponse, reportPublication, researchBrief, release],
 };

@@ -3,6 +3,9 @@ import type { Detector } from "./detector-schema.js";
 import { BatonError } from "../errors.js";
 import { CONFIG_MAX_BYTES } from "../limits.js";
 import { type CompiledWorkflow, WorkflowCompileError, compileWorkflow, formatPath } from "../policy/compile.js";
+import { WORKLOAD_TOKEN_TYPE } from "../tokens/kinds.js";
+import { WORKLOAD_DEFAULT_ALGORITHMS } from "../tokens/oidc-issuer.js";
+import type { WorkloadIssuer } from "../tokens/workload-token.js";
 import { BUNDLED_EXAMPLE_CONFIG } from "./bundled.js";
 import { type ShadowCandidate, compileCandidates } from "./candidates.js";
 import { type Approver, type Client, ConfigSchema, type Passkeys, type PublicJwk, type Webhook } from "./schema.js";
@@ -26,6 +29,8 @@ export interface BatonConfig {
   workflows: ReadonlyMap<string, CompiledWorkflow>;
   /** Attester verification keys by kid: the key, not a claim, says who signed. */
   attesterKeys: ReadonlyMap<string, AttesterKey>;
+  /** Attesters declared by OIDC issuer, by the exact `iss` of their tokens (their keys are fetched, not configured). */
+  workloadIssuers: ReadonlyMap<string, WorkloadIssuer>;
   /** Approver verification keys by kid: the person is the key's owner, never a name in the token. */
   approverKeys: ReadonlyMap<string, ApproverKey>;
   /** Approvers by id: who may enrol a passkey, and the groups a passkey approval counts for. */
@@ -109,7 +114,7 @@ export async function parseConfig(
 
   const attesterKeys = new Map<string, AttesterKey>();
   for (const [a, attester] of config.attesters.entries()) {
-    for (const [k, jwk] of attester.keys.entries()) {
+    for (const [k, jwk] of (attester.keys ?? []).entries()) {
       try {
         const key = (await importJWK(jwk, jwk.alg)) as CryptoKey;
         attesterKeys.set(jwk.kid, { attester: attester.id, jwk, key });
@@ -132,10 +137,30 @@ export async function parseConfig(
   }
 
   // Plain http reaches only the loopback (the schema), and only a development deployment:
-  // a production event must not cross any network unencrypted.
+  // a production event must not cross any network unencrypted, nor an issuer's keys.
   config.webhooks.forEach((webhook, w) => {
     if (!development && new URL(webhook.url).protocol !== "https:") issues.push({ path: `webhooks[${w}].url`, message: "https required outside development" });
   });
+  const workloadIssuers = new Map<string, WorkloadIssuer>();
+  config.attesters.forEach(({ id, issuer, audience, claims, algorithms }, a) => {
+    if (!issuer || !audience || !claims) return;
+    if (!development && new URL(issuer).protocol !== "https:") issues.push({ path: `attesters[${a}].issuer`, message: "https required outside development" });
+    workloadIssuers.set(issuer, { attester: id, issuer, audience, claims, algorithms: algorithms ?? WORKLOAD_DEFAULT_ALGORITHMS });
+  });
+  // A requirement of another type from an attester declared by issuer could never be met.
+  const byIssuer = new Set([...workloadIssuers.values()].map((w) => w.attester));
+  for (const [index, compiled] of compiledAt.entries()) {
+    compiled?.gates.forEach((gate, g) => {
+      gate?.attestations.forEach(({ requirement }, r) => {
+        if (!byIssuer.has(requirement.issuer) || requirement.type === WORKLOAD_TOKEN_TYPE) return;
+        const path = g === compiled.definition.stages.length ? "complete.gate" : `stages[${g}].gate`;
+        issues.push({
+          path: `workflows[${index}].${path}.attestations[${r}].type`,
+          message: `attester ${requirement.issuer} is declared by issuer: its tokens are of type ${WORKLOAD_TOKEN_TYPE}`,
+        });
+      });
+    });
+  }
 
   // A gate that asks for more approvers than its group has could never open.
   for (const [index, compiled] of compiledAt.entries()) {
@@ -159,6 +184,7 @@ export async function parseConfig(
     issuer: config.issuer,
     workflows,
     attesterKeys,
+    workloadIssuers,
     approverKeys,
     approvers,
     passkeys: config.passkeys,

@@ -2,7 +2,9 @@ import { z } from "zod";
 import { DetectorSchema } from "./detector-schema.js";
 import { PromotionSchema, ShadowEntrySchema } from "./shadow-schema.js";
 import { Identifier } from "../policy/workflow-schema.js";
+import { isLoopbackUrl } from "../loopback.js";
 import { WEBHOOK_EVENTS } from "../tokens/event.js";
+import { WORKLOAD_ALGORITHMS } from "../tokens/oidc-issuer.js";
 
 /**
  * A public verification key. Private members are refused: configuration is
@@ -24,11 +26,52 @@ export const PublicJwkSchema = z
   });
 export type PublicJwk = z.infer<typeof PublicJwkSchema>;
 
-export const AttesterSchema = z.strictObject({
-  id: Identifier,
-  description: z.string().max(500).optional(),
-  keys: z.array(PublicJwkSchema).min(1).max(16),
-});
+/** The claims a workload token must carry with exactly these values: what narrows a shared issuer to yours. */
+const RequiredClaimsSchema = z
+  .record(z.string().min(1).max(64), z.union([z.string().max(256), z.number(), z.boolean()]))
+  .refine((claims) => Object.keys(claims).length >= 1 && Object.keys(claims).length <= 16, {
+    message: "1 to 16 claims: an issuer such as GitHub's signs tokens for every repository it hosts, so name yours (e.g. repository_owner_id)",
+  });
+
+/**
+ * A system whose evidence gates accept: declared by its public keys (it signs Baton
+ * attestations), or by its OIDC issuer (its workload tokens are the attestations; README:
+ * "Workload identity tokens as attestations"). One object with a check rather than a
+ * union, so a mistake is reported at its exact path.
+ */
+export const AttesterSchema = z
+  .strictObject({
+    id: Identifier,
+    description: z.string().max(500).optional(),
+    keys: z.array(PublicJwkSchema).min(1).max(16).optional(),
+    issuer: z
+      .url({ protocol: /^https?$/ })
+      .max(256)
+      .refine((u) => new URL(u).protocol === "https:" || isLoopbackUrl(new URL(u)), "https, or http to localhost in development")
+      .refine((u) => !u.includes("?") && !u.includes("#") && new URL(u).username === "", "no query, fragment or credentials (OIDC Discovery §2)")
+      .optional()
+      .describe("the exact `iss` of the attester's tokens; its keys come from its OIDC discovery document"),
+    audience: z
+      .string()
+      .min(1)
+      .max(256)
+      .refine((a) => !a.endsWith("/"), "no trailing slash: tokens name <audience>/v1/sequences/<id>")
+      .optional()
+      .describe("Baton's audience for this issuer (usually Baton's URL); a token's aud must be <audience>/v1/sequences/<sequence id>"),
+    claims: RequiredClaimsSchema.optional(),
+    algorithms: z.array(z.enum(WORKLOAD_ALGORITHMS)).min(1).max(WORKLOAD_ALGORITHMS.length).optional(),
+  })
+  .superRefine((attester, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    if (attester.keys && attester.issuer) issue("issuer", "an attester is declared by keys or by issuer, not both");
+    if (!attester.keys && !attester.issuer) issue("keys", "an attester needs keys, or an issuer (with audience and claims)");
+    if (attester.issuer && !attester.audience) issue("audience", "required with issuer");
+    if (attester.issuer && !attester.claims) issue("claims", "required with issuer");
+    for (const member of ["audience", "claims", "algorithms"] as const) {
+      if (!attester.issuer && attester[member] !== undefined) issue(member, "only with issuer");
+    }
+  });
+export type Attester = z.infer<typeof AttesterSchema>;
 
 /**
  * A person who may approve gates. `subject` is how they appear as a sequence
@@ -106,8 +149,8 @@ export const ClientSchema = z.strictObject({
 });
 export type Client = z.infer<typeof ClientSchema>;
 
-/** Hosts a webhook may reach over plain http, and only in development (load.ts): the machine itself. */
-export const LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"] as const;
+// Hosts a webhook or an issuer may be reached at over plain http, and only in development (load.ts).
+export { LOOPBACK_HOSTS } from "../loopback.js";
 
 /**
  * An endpoint Baton POSTs signed events to (README: Webhooks). https, or http to the
@@ -120,7 +163,7 @@ export const WebhookSchema = z.strictObject({
     .max(2048)
     .refine((u) => {
       const url = new URL(u);
-      return url.protocol === "https:" || (LOOPBACK_HOSTS as readonly string[]).includes(url.hostname);
+      return url.protocol === "https:" || isLoopbackUrl(url);
     }, "https, or http to localhost in development")
     .refine((u) => new URL(u).username === "" && new URL(u).password === "", "no credentials in the URL"),
   events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).max(WEBHOOK_EVENTS.length),
@@ -144,6 +187,12 @@ export const ConfigSchema = z
   })
   .superRefine((config, ctx) => {
     unique(config.attesters.map((a) => a.id), ["attesters"], "attester id", ctx);
+    // A token names its issuer, not an attester: one attester per issuer (narrow it further in the gate's CEL).
+    config.attesters.forEach((a, i) => {
+      if (a.issuer && config.attesters.findIndex((b) => b.issuer === a.issuer) !== i) {
+        ctx.addIssue({ code: "custom", path: ["attesters", i, "issuer"], message: "duplicate attester issuer" });
+      }
+    });
     unique(config.approvers.map((a) => a.id), ["approvers"], "approver id", ctx);
     unique(config.detectors.map((d) => d.id), ["detectors"], "detector id", ctx);
     unique(config.clients.map((c) => c.id), ["clients"], "client id", ctx);
@@ -154,7 +203,7 @@ export const ConfigSchema = z
     const kids = new Set<string>();
     for (const list of ["attesters", "approvers"] as const) {
       for (const [a, owner] of config[list].entries()) {
-        for (const [k, key] of owner.keys.entries()) {
+        for (const [k, key] of (owner.keys ?? []).entries()) {
           // A kid names one key across all attesters and approvers: the key decides who signed.
           if (kids.has(key.kid)) {
             ctx.addIssue({ code: "custom", path: [list, a, "keys", k, "kid"], message: `duplicate key id ${key.kid}` });

@@ -7,6 +7,7 @@ import { ApprovalClaimsSchema } from "../tokens/approval.js";
 import { PasskeyApprovalSchema } from "../tokens/passkey.js";
 import { AttestationClaimsSchema } from "../tokens/attestation.js";
 import { CapabilityClaimsSchema } from "../tokens/capability.js";
+import { VerifiedWorkloadTokenSchema } from "../tokens/workload-token.js";
 import { type LedgerAnswer, refused } from "./answers.js";
 import { DelegatedGrantSchema } from "./delegated-grant.js";
 
@@ -76,7 +77,9 @@ export const DelegateInputSchema = z.object({
 
 export const EvidenceInputSchema = z.object({
   caller: CallerSchema,
-  attestation: z.discriminatedUnion("ok", [
+  attestation: z.union([
+    // A workload token first: it is told apart by its method, a Baton attestation by having none.
+    VerifiedWorkloadTokenSchema,
     z.object({ ok: z.literal(true), kid: z.string(), digest: z.string(), claims: AttestationClaimsSchema }),
     z.object({ ok: z.literal(false), digest: z.string(), message: z.string() }),
   ]),

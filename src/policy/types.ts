@@ -4,6 +4,7 @@ import type { AttestationCheck } from "../tokens/attestation.js";
 import type { Act, AuthorizationDetail, CapabilityClaims, OtherStageGrant } from "../tokens/capability.js";
 import type { DpopPresentation } from "../tokens/dpop.js";
 import type { Decision } from "../tokens/receipt.js";
+import type { WorkloadTokenCheck } from "../tokens/workload-token.js";
 import type { ReportedRefusal } from "./offline-refusals.js";
 
 // The claims of each token kind are defined (zod schema, inferred type) with the kind in
@@ -14,6 +15,7 @@ export type { Act, AuthorizationDetail, CapabilityClaims, OtherStageGrant } from
 export type { DpopPresentation } from "../tokens/dpop.js";
 // One spelling of the three decisions: the receipt's, which every decision is written in.
 export type { Decision } from "../tokens/receipt.js";
+export type { VerifiedWorkloadToken, WorkloadClaims, WorkloadTokenCheck } from "../tokens/workload-token.js";
 
 /** Facts fixed when a sequence starts; never change afterwards. */
 export interface SequenceRecord {
@@ -176,7 +178,13 @@ export type LedgerRequest =
        */
       lineage?: AncestorStanding[] | undefined;
     }
-  | { kind: "evidence"; attestation: AttestationCheck; fresh: Fresh; signals?: ConsultedSignal[] | undefined }
+  | {
+      kind: "evidence";
+      /** A Baton attestation, or a workload token of an attester declared by issuer (its claims are what the gate's CEL sees). */
+      attestation: AttestationCheck | WorkloadTokenCheck;
+      fresh: Fresh;
+      signals?: ConsultedSignal[] | undefined;
+    }
   | { kind: "approval"; approval: ApprovalCheck; fresh: Fresh; signals?: ConsultedSignal[] | undefined }
   | {
       kind: "outcome";

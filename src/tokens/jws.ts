@@ -58,10 +58,21 @@ export const TOKEN_MESSAGES: JwsMessages = {
 };
 
 interface CommonOptions {
-  typ: string;
+  /**
+   * The `typ` required, lowercase (compared case-insensitively, RFC 7515 §4.1.9); or the
+   * ones a third party's tokens may carry, where `null` accepts a header without `typ`.
+   */
+  typ: string | readonly (string | null)[];
   algorithms: readonly string[];
   /** Refusal messages (default: TOKEN_MESSAGES). */
   messages?: JwsMessages;
+  /** Longest token accepted (default TOKEN_MAX_BYTES; `messages.tooLong` should say the same). */
+  maxBytes?: number;
+  /**
+   * Members of REFUSED_HEADERS tolerated and ignored, for a third party that sends them
+   * (GitHub's workload tokens carry `x5t`): never read, so they cannot choose the key.
+   */
+  ignoredHeaders?: readonly string[];
 }
 
 /** A token signed by a key the verifier holds, named by the header's `kid`. */
@@ -117,7 +128,7 @@ export async function verifyJws(
   const words = options.messages ?? TOKEN_MESSAGES;
   const fail = (message: string) => ({ ok: false as const, message });
   if (typeof token !== "string") return fail(words.notString);
-  if (token.length > TOKEN_MAX_BYTES) return fail(words.tooLong);
+  if (token.length > (options.maxBytes ?? TOKEN_MAX_BYTES)) return fail(words.tooLong);
   if (!isCompactJws(token)) return fail(isCompactJws(token, { unsigned: true }) ? words.unsigned : words.notCompact);
   // jose accepts base64url whose unused trailing bits are set; such a second
   // spelling of the same token would also hash differently. Refuse it.
@@ -134,10 +145,12 @@ export async function verifyJws(
   }
   if (header === null || typeof header !== "object" || Array.isArray(header)) return fail(words.headerNotObject);
   if (typeof header.alg !== "string" || !options.algorithms.includes(header.alg)) return fail(words.algorithm(String(header.alg)));
-  if (typeof header.typ !== "string" || header.typ.toLowerCase() !== options.typ) return fail(words.typ(options.typ));
+  const typs = typeof options.typ === "string" ? [options.typ] : options.typ;
+  const typ = typeof header.typ === "string" ? header.typ.toLowerCase() : header.typ === undefined ? null : undefined;
+  if (typ === undefined || !typs.includes(typ)) return fail(words.typ(typs.filter((t) => t !== null).join(" or ")));
   const embedded = "embeddedKey" in options;
   for (const name of REFUSED_HEADERS) {
-    if (name in header && !(embedded && name === "jwk")) return fail(words.refusedHeader(name));
+    if (name in header && !(embedded && name === "jwk") && !options.ignoredHeaders?.includes(name)) return fail(words.refusedHeader(name));
   }
 
   let lookup: KeyLookup;

@@ -27,3 +27,6 @@ export const EVIDENCE_ALGORITHMS = ["EdDSA", "ES256"] as const;
  * fully-specified name for EdDSA over Ed25519, which current clients (oauth4webapi) sign with.
  */
 export const DPOP_ALGORITHMS = ["EdDSA", "Ed25519", "ES256"] as const;
+
+/** The `type` a gate names for a workload token (tokens/workload-token.ts): it attests the identity of the job that asked for it. */
+export const WORKLOAD_TOKEN_TYPE = "workload_identity";

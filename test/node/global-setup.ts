@@ -8,6 +8,7 @@ import { BUNDLED_EXAMPLE_CONFIG } from "../../src/config/bundled.js";
 // The ProvidedContext augmentations (batonUrl, webhookPort) live with their readers.
 import type {} from "../verifier/baton-under-test.js";
 import type {} from "./webhook-receiver.js";
+import type {} from "./oidc-issuer.js";
 import { freePort } from "./free-port.js";
 
 /** Starts `wrangler dev` on a free port with throw-away state, for the whole Node run. */
@@ -19,7 +20,16 @@ export default async function setup(project: TestProject) {
   // as BATON_CONFIG, the way a deployment passes its configuration.
   const webhookPort = await freePort();
   const webhook = { id: "node-receiver", url: `http://127.0.0.1:${webhookPort}/events`, events: ["escalated", "sealed", "revoked", "signal"] };
-  const config = JSON.stringify({ ...BUNDLED_EXAMPLE_CONFIG, webhooks: [webhook] });
+  // GitHub Actions is played by the OpenID provider test/node/workload-identity.test.ts runs on
+  // oidcPort (http to the loopback: development only); offline-ci's issuer never answers.
+  const oidcPort = await freePort();
+  const oidcDownPort = await freePort();
+  const audience = `http://127.0.0.1:${port}`;
+  const attesters = [
+    ...BUNDLED_EXAMPLE_CONFIG.attesters.map((a) => (a.id === "github-actions" ? { ...a, issuer: `http://127.0.0.1:${oidcPort}`, audience } : a)),
+    { id: "offline-ci", issuer: `http://127.0.0.1:${oidcDownPort}`, audience, claims: { repository_owner: "example-org" } },
+  ];
+  const config = JSON.stringify({ ...BUNDLED_EXAMPLE_CONFIG, attesters, webhooks: [webhook] });
   const child: ChildProcess = spawn(
     "npx",
     // Its own inspector port too, so it can run beside another wrangler dev (npm start, a bench).
@@ -45,6 +55,8 @@ export default async function setup(project: TestProject) {
   }
   project.provide("batonUrl", url);
   project.provide("webhookPort", webhookPort);
+  project.provide("oidcPort", oidcPort);
+  project.provide("oidcDownPort", oidcDownPort);
   return () => {
     stop(child);
     rmSync(state, { recursive: true, force: true });

@@ -147,7 +147,7 @@ describe("configuration errors name the exact path", () => {
     expect(issues).toEqual(
       expect.arrayContaining([
         "clients[1].key_sha256: 64 lowercase hex characters",
-        `attesters[1].keys[0].kid: duplicate key id ${BUNDLED_EXAMPLE_CONFIG.attesters[0]?.keys[0]?.kid}`,
+        `attesters[1].keys[0].kid: duplicate key id ${BUNDLED_EXAMPLE_CONFIG.attesters[0]?.keys?.[0]?.kid}`,
       ]),
     );
   });
@@ -157,7 +157,7 @@ describe("configuration errors name the exact path", () => {
     await expect(loadConfig({ BATON_ENV: "production", BATON_CONFIG: "{not json" })).rejects.toThrow(/BATON_CONFIG: not JSON/);
     const dev = await loadConfig({ BATON_ENV: "development" });
     expect(dev.source).toBe("bundled-examples");
-    expect([...dev.workflows.keys()].sort()).toEqual(["code-review", "data-migration", "deployment", "incident-response", "reimbursement", "report-publication", "research-brief"]);
+    expect([...dev.workflows.keys()].sort()).toEqual(["code-review", "data-migration", "deployment", "incident-response", "reimbursement", "release", "report-publication", "research-brief"]);
   });
 });
 

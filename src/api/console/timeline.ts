@@ -47,7 +47,8 @@ function whoOf(inputs: unknown): string {
     case "approval":
       return text(pick(inputs, "approval", "approver", "id"), "(refused approval)");
     case "evidence":
-      return text(pick(inputs, "attestation", "claims", "iss"), "(refused attestation)");
+      // A workload token's iss is its issuer's URL; the attester is the configuration's name for it.
+      return text(pick(inputs, "attestation", "attester") ?? pick(inputs, "attestation", "claims", "iss"), "(refused attestation)");
     case "redeem":
     case "outcome":
       return text(pick(inputs, "tool"));

@@ -54,13 +54,14 @@ export function gateOutcome(context: DecisionContext, gate: CompiledGate, { effe
 export function pendingGate(
   { workflow, state }: DecisionContext,
   kind: Extract<NonceKind, "attestation" | "approval">,
-  claims: { seq: string; stage: string; jti: string },
+  /** `stage` null: evidence that names no stage (a workload token) goes to the current stage's gate. */
+  claims: { seq: string; stage: string | null; jti: string },
 ): { gate: CompiledGate } | { outcome: Outcome } {
   const stage = workflow.definition.stages[state.stage];
   if (!stage) return { outcome: deny("SEQUENCE_VIOLATION", "sequence has no current stage") };
   if (claims.seq !== state.record.seq) return { outcome: deny("EVIDENCE_INVALID", `${kind} is bound to another sequence`) };
   if (state.nonceUsed(kind, claims.jti)) return { outcome: deny("REPLAY_NONCE", `${kind} jti was already used`) };
-  if (claims.stage !== stage.id) {
+  if (claims.stage !== null && claims.stage !== stage.id) {
     const message = `${kind} is for stage ${claims.stage}; the current stage is ${stage.id}`;
     const details = { [`${kind}_stage`]: claims.stage, current_stage: stage.id };
     return { outcome: deny(kind === "approval" ? "EVIDENCE_INVALID" : "SEQUENCE_VIOLATION", message, details) };

@@ -1,20 +1,21 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { sequenceStub } from "../../../ledger/stub.js";
 import { checkApproval } from "../../../tokens/approval.js";
-import { checkAttestation } from "../../../tokens/attestation.js";
 import { digestJson } from "../../../tokens/digest.js";
 import { requireCaller } from "../../auth.js";
 import type { AppEnv } from "../../context.js";
 import { authedRoute } from "../../openapi.js";
 import { answer } from "../../respond.js";
 import { ApprovalBody, EvidenceBody, IdempotencyHeader, SequenceIdParam } from "../../schemas.js";
+import { checkSubmittedAttestation } from "./evidence-check.js";
 import { passkeyApprovalCheck } from "./passkey-approval.js";
 import { decisionResponse } from "./shared.js";
 
 const evidenceRoute = authedRoute({
   method: "post",
   path: "/v1/sequences/{id}/evidence",
-  summary: "Submit an attestation; when it satisfies the next gate, the answer carries the next capability",
+  summary:
+    "Submit an attestation (a Baton attestation, or a workload identity token of an attester declared by OIDC issuer); when it satisfies the next gate, the answer carries the next capability",
   middleware: [requireCaller()] as const,
   request: {
     params: SequenceIdParam,
@@ -52,7 +53,7 @@ export function registerEvidence(app: OpenAPIHono<AppEnv>): void {
     const body = c.req.valid("json");
     const key = c.req.valid("header")["idempotency-key"];
     const ledger = sequenceStub(c.env.SEQUENCES, id);
-    const attestation = await checkAttestation(body.attestation, c.get("config").attesterKeys);
+    const attestation = await checkSubmittedAttestation(body.attestation, c.get("config"));
     return answer(
       await ledger.evidence({
         caller: c.get("caller"),
