@@ -78,13 +78,15 @@ const exchange = (subject_token, auth = oauth.ClientSecretBasic(KEYS.agent)) =>
 const exchanged = await exchange(capability);
 const claims = decodeJwt(exchanged.access_token);
 check("oauth4webapi exchanges the capability for the deployer's", claims.seq === sequence && JSON.stringify(claims.aud) === JSON.stringify(["deployer"]), claims);
+// A 401 with a Basic challenge, which oauth4webapi surfaces as a challenge; the body is OAuth's, with Baton's code.
 const badClient = await exchange(capability, oauth.ClientSecretBasic("not-the-key")).then(
   () => null,
   (error) => error,
 );
+const badBody = badClient instanceof oauth.WWWAuthenticateChallengeError ? await badClient.response.json() : null;
 check(
   "a wrong client secret is invalid_client (401) with Baton's code",
-  badClient instanceof oauth.ResponseBodyError && badClient.error === "invalid_client" && badClient.status === 401 && typeof badClient.cause?.baton_code === "string",
+  badClient?.status === 401 && badBody?.error === "invalid_client" && badBody?.baton_code === "UNAUTHENTICATED",
   String(badClient),
 );
 console.log("standards: ok");
