@@ -103,9 +103,10 @@ describe.skipIf(skip)("the docs page, offline, in headless Chromium", () => {
     expect(rendered.sort()).toEqual(operations);
     console.log(`docs page: ${rendered.length} operations rendered of ${operations.length} in /openapi.json`);
 
-    // The bearer scheme, as the Authorize dialog shows it, names every role.
+    // The bearer scheme, as the Authorize dialog shows it, names every role (beside it, OAuth's
+    // client_secret_basic for the token endpoint: the dialog shows every scheme).
     await page.click(".auth-wrapper .authorize");
-    const dialog = (await page.textContent(".auth-container")) ?? "";
+    const dialog = (await page.$$eval(".auth-container", (schemes) => schemes.map((s) => s.textContent ?? "").join("\n"))) ?? "";
     for (const role of [...NAMED_ROLES, "tool:<id>"]) expect(dialog, role).toContain(role);
     await page.screenshot({ path: join(tmpdir(), "baton-docs-page.png"), fullPage: false });
 
