@@ -35,12 +35,13 @@ const post = {
     }
   },
   cli(dist) {
-    // The CLI's scripts are plain JavaScript over the audit library; in the repository they
-    // import it as `baton/audit` (the service package's own export), here from beside them.
+    // The CLI's scripts are plain JavaScript over the audit and probe libraries; in the repository
+    // they import them as `baton/audit` and `baton/probe` (the service package's own exports),
+    // here from beside them.
     mkdirSync(join(dist, "cli"), { recursive: true });
     for (const name of readdirSync(join(root, "src/cli")).filter((n) => n.endsWith(".mjs"))) {
-      const text = readFileSync(join(root, "src/cli", name), "utf8");
-      writeFileSync(join(dist, "cli", name), text.replaceAll('from "baton/audit"', 'from "../audit/index.js"'), { mode: 0o755 });
+      const text = readFileSync(join(root, "src/cli", name), "utf8").replace(/from "baton\/(audit|probe)"/g, 'from "../$1/index.js"');
+      writeFileSync(join(dist, "cli", name), text, { mode: 0o755 });
     }
   },
 };

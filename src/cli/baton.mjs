@@ -10,6 +10,7 @@
 //   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
 //   baton test <workflows dir | test file>… [--json]   (the workflows' *.test.json, offline through decide())
 //   baton approver keygen|show|sign …   (the approver's CLI, src/cli/approver.mjs)
+//   baton attest probe …   (the probe attester, src/cli/attest.mjs: checks a live system, signs only a pass)
 //
 // Exit codes: 0 valid, 1 invalid (the first failing receipt and why), 2 usage or unreadable input.
 // Plain JavaScript over the built library (dist/, made by `npm install`), so it runs on any supported Node.
@@ -28,6 +29,7 @@ const USAGE = `usage:
   baton inspect <token | file | -> [--jwks <jwks.json>] [--json]
   baton test <workflows dir | test file>… [--json]
   baton approver keygen|show|sign …  (baton approver --help)
+  baton attest probe --prometheus <url> --query <promql> --max <n> [--for 5m] … | --http <url> …  (baton attest --help)
 <receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.
 <bundle.json> is GET /v1/sequences/:id/bundle: receipts, JWKS, signed head, credentials and workflow in one file.
 --credentials is GET /v1/approvers/credentials: passkey approvals are re-verified against its signed log.`;
@@ -38,8 +40,10 @@ if (approver) {
   process.argv.splice(2, 1);
   await import("./approver.mjs");
 }
+// `baton attest …` parses its own options too (attest.mjs).
+const attesting = process.argv[2] === "attest";
 
-const { values, positionals } = approver
+const { values, positionals } = approver || attesting
   ? { values: {}, positionals: [] }
   : parseArgs({
       allowPositionals: true,
@@ -55,6 +59,7 @@ const { values, positionals } = approver
     });
 
 async function main() {
+  if (attesting) return (await import("./attest.mjs")).attest(process.argv.slice(3));
   const [command, sub, target] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
