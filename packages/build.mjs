@@ -35,13 +35,13 @@ const post = {
     }
   },
   cli(dist) {
-    // The CLI's scripts are plain JavaScript over the audit and authoring libraries; in the
-    // repository they import them as `baton/audit` and `baton/authoring` (the service
-    // package's own exports), here from beside them.
+    // The CLI's scripts are plain JavaScript over the audit, authoring and probe libraries; in the
+    // repository they import them as `baton/audit`, `baton/authoring` and `baton/probe` (the
+    // service package's own exports), here from beside them.
     mkdirSync(join(dist, "cli"), { recursive: true });
     for (const name of readdirSync(join(root, "src/cli")).filter((n) => n.endsWith(".mjs"))) {
       const text = readFileSync(join(root, "src/cli", name), "utf8")
-        .replaceAll('from "baton/audit"', 'from "../audit/index.js"')
+        .replace(/from "baton\/(audit|probe)"/g, 'from "../$1/index.js"')
         .replaceAll('from "baton/authoring"', 'from "../config/authoring.js"');
       writeFileSync(join(dist, "cli", name), text, { mode: 0o755 });
     }

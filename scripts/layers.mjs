@@ -22,7 +22,9 @@ export const ALLOWED = {
   audit: ["tokens", "policy"],
   // The client library types its inputs with the API's own request schemas (the wire contract).
   client: ["tokens", "api"],
-  cli: ["tokens", "policy", "audit", "verifier", "client"],
+  // The probe attester signs with the client's signer and posts with its client.
+  probe: ["tokens", "client"],
+  cli: ["tokens", "policy", "audit", "verifier", "client", "probe"],
 };
 
 /** Whether an import from folder `from` to folder `to` runs against the layering. */

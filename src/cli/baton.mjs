@@ -12,6 +12,7 @@
 //   baton approver keygen|show|sign …   (the approver's CLI, src/cli/approver.mjs)
 //   baton lint …, baton scaffold …      (the workflow author's: src/cli/lint.mjs, scaffold.mjs)
 //   baton shadow report …               (shadow-report.mjs, its own options)
+//   baton attest probe …   (the probe attester, src/cli/attest.mjs: checks a live system, signs only a pass)
 //
 // Exit codes: 0 valid, 1 invalid (the first failing receipt and why), 2 usage or unreadable input.
 // Plain JavaScript over the built library (dist/, made by `npm install`), so it runs on any supported Node.
@@ -33,6 +34,7 @@ const USAGE = `usage:
   baton lint [<workflow.json | dir>…] [--config <config.json>] [--json]  (baton lint --help)
   baton scaffold --from-mcp <MCP server URL | tools-list.json> [--out <workflow.json>]  (baton scaffold --help)
   baton shadow report <workflow> | --from <receipts.txt | bundle.json>  (baton shadow --help)
+  baton attest probe --prometheus <url> --query <promql> --max <n> [--for 5m] … | --http <url> …  (baton attest --help)
 <receipts.txt> is the export of GET /v1/sequences/:id/receipts: one compact JWS per line.
 <bundle.json> is GET /v1/sequences/:id/bundle: receipts, JWKS, signed head, credentials and workflow in one file.
 --credentials is GET /v1/approvers/credentials: passkey approvals are re-verified against its signed log.`;
@@ -43,6 +45,8 @@ if (approver) {
   process.argv.splice(2, 1);
   await import("./approver.mjs");
 }
+// `baton attest …` parses its own options too (attest.mjs).
+const attesting = process.argv[2] === "attest";
 
 // The workflow author's commands parse their own options (literal imports: packages/build.mjs follows them).
 const AUTHORING = { lint: () => import("./lint.mjs"), scaffold: () => import("./scaffold.mjs") };
@@ -61,7 +65,7 @@ if (shadow) {
   );
 }
 
-const { values, positionals } = approver || authoring || shadow
+const { values, positionals } = approver || authoring || shadow || attesting
   ? { values: {}, positionals: [] }
   : parseArgs({
       allowPositionals: true,
@@ -78,6 +82,7 @@ const { values, positionals } = approver || authoring || shadow
 
 async function main() {
   if (authoring) return (await authoring()).run(process.argv.slice(3));
+  if (attesting) return (await import("./attest.mjs")).attest(process.argv.slice(3));
   const [command, sub, target] = positionals;
   if (values.help || !command) {
     console.log(USAGE);

@@ -43,6 +43,30 @@ export class BatonClientError extends Error {
   }
 }
 
+/** What an attester signs: who it is, the sequence and stage it speaks for, and what it saw. */
+export interface AttestationInput {
+  privateJwk: JWK;
+  attester: string;
+  seq: string;
+  stage: string;
+  type: string;
+  facts?: Record<string, unknown>;
+  iat?: number;
+  jti?: string;
+}
+
+/** Signs an attestation with the attester's own key (its kid and alg come from the JWK); needs no Baton. */
+export async function signAttestation(input: AttestationInput): Promise<string> {
+  const { privateJwk } = input;
+  if (!privateJwk.kid || !privateJwk.alg) throw new TypeError("the attester's JWK needs kid and alg");
+  return new SignJWT({ seq: input.seq, stage: input.stage, type: input.type, facts: input.facts ?? {} })
+    .setProtectedHeader({ alg: privateJwk.alg, typ: TYP.attestation, kid: privateJwk.kid })
+    .setIssuer(input.attester)
+    .setIssuedAt(input.iat ?? Math.floor(Date.now() / 1000))
+    .setJti(input.jti ?? crypto.randomUUID())
+    .sign(await importJWK(privateJwk, privateJwk.alg));
+}
+
 export function createClient(options: ClientOptions) {
   const base = options.baseUrl.replace(/\/+$/, "");
   const doFetch = options.fetch ?? ((input, init) => fetch(input, init));
@@ -88,26 +112,7 @@ export function createClient(options: ClientOptions) {
         decision("POST", `${sequencePath(seq)}/delegations`, body, opts.dpop ? { dpop: opts.dpop } : {}),
     },
     attester: {
-      /** Signs an attestation with the attester's own key (its kid and alg come from the JWK). */
-      async signAttestation(input: {
-        privateJwk: JWK;
-        attester: string;
-        seq: string;
-        stage: string;
-        type: string;
-        facts?: Record<string, unknown>;
-        iat?: number;
-        jti?: string;
-      }): Promise<string> {
-        const { privateJwk } = input;
-        if (!privateJwk.kid || !privateJwk.alg) throw new TypeError("the attester's JWK needs kid and alg");
-        return new SignJWT({ seq: input.seq, stage: input.stage, type: input.type, facts: input.facts ?? {} })
-          .setProtectedHeader({ alg: privateJwk.alg, typ: TYP.attestation, kid: privateJwk.kid })
-          .setIssuer(input.attester)
-          .setIssuedAt(input.iat ?? Math.floor(Date.now() / 1000))
-          .setJti(input.jti ?? crypto.randomUUID())
-          .sign(await importJWK(privateJwk, privateJwk.alg));
-      },
+      signAttestation,
       submit: (seq: string, attestation: z.input<typeof EvidenceBody>["attestation"], opts: { idempotencyKey?: string } = {}) =>
         decision("POST", `${sequencePath(seq)}/evidence`, { attestation }, idempotent(opts.idempotencyKey)),
     },
