@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import deployment from "../../examples/workflows/deployment.json";
 import reimbursement from "../../examples/workflows/reimbursement.json";
+import release from "../../examples/workflows/release.json";
 import { runWorkflowTests } from "../../src/audit/workflow-tests/run.js";
 import { WorkflowTestError, parseWorkflowTests } from "../../src/audit/workflow-tests/format.js";
 import { BUNDLED_EXAMPLE_CONFIG } from "../../src/config/bundled.js";
@@ -296,6 +297,99 @@ describe("the format: every issue with its path", () => {
       "tests[0].steps[5].signals[0].detector: workflow deployment declares no signal flow.x: the ledger would not consult it",
       'tests[0].steps[5].approval.approver: unknown approver sma: declare it under "approvers"',
       expect.stringMatching(/^tests\[0\]\.steps\[6\]\.at: 2025-12-31T00:00:00Z is before the previous step/),
+    ]);
+  });
+});
+
+describe("workload tokens: the runner plays the OIDC issuer", () => {
+  const REPO = "example-org/shop";
+  const SHA = "3f786850e387550fdab836ed7e6dc881de23001b";
+  const RELEASE_START = { params: { repo: REPO, commit: SHA, service: "shop", version: "1.4.0" } };
+  const BUILD = { redeem: { action: "ci.run_workflow", args: { repo: REPO, commit: SHA, workflow: "release.yml" } }, expect: { decision: "ALLOW" } };
+  const CLAIMS = { repository: REPO, sha: SHA, ref: "refs/heads/main", job_workflow_ref: `${REPO}/.github/workflows/release.yml@refs/heads/main` };
+  const token = (more: Record<string, unknown> = {}) => ({ attester: "github-actions", claims: CLAIMS, ...more });
+
+  it("with the defaults (no declaration): the token opens the canary, and its replay is a spent jti", async () => {
+    const result = await run(
+      {
+        start: RELEASE_START,
+        tests: [
+          {
+            name: "t",
+            steps: [BUILD, { name: "job", workload: token(), expect: { decision: "ALLOW", stage: "canary" } }, { replay: "job", expect: { decision: "DENY", code: "REPLAY_NONCE" } }],
+          },
+        ],
+      },
+      release,
+    );
+    expect(result.tests[0]?.steps.map((s) => [s.status, s.actual?.code])).toEqual([["ok", null], ["ok", null], ["ok", "REPLAY_NONCE"]]);
+  });
+
+  it("a wrong expectation on a workload step fails, naming the gate's CEL or the issuer's check", async () => {
+    const result = await run(
+      {
+        start: RELEASE_START,
+        attesters: { "github-actions": { workload: { issuer: "https://token.actions.githubusercontent.com", claims: { repository_owner: "example-org" } } } },
+        tests: [
+          { name: "branch", steps: [BUILD, { workload: token({ claims: { ...CLAIMS, repository_owner: "example-org", ref: "refs/heads/dev" } }), expect: { decision: "ALLOW" } }] },
+          { name: "owner", steps: [BUILD, { workload: token(), expect: { decision: "DENY", code: "CONDITION_FAILED" } }] },
+          { name: "key", steps: [BUILD, { workload: token({ claims: { ...CLAIMS, repository_owner: "example-org" }, signed_by_unknown_key: true }), expect: { decision: "ALLOW", stage: "canary" } }] },
+        ],
+      },
+      release,
+    );
+    expect(result.tests.map((t) => t.status)).toEqual(["fail", "fail", "fail"]);
+    expect(result.tests[0]?.steps[1]).toMatchObject({
+      status: "fail",
+      what: "workload token of github-actions",
+      mismatched: ["decision"],
+      actual: { decision: "DENY", code: "CONDITION_FAILED", decided_by: release.stages[1]?.gate?.attestations[0]?.where, stage: "build" },
+    });
+    expect(result.tests[1]?.steps[1]).toMatchObject({
+      mismatched: ["code"],
+      actual: { code: "EVIDENCE_INVALID", message: 'claim repository_owner is missing; attester github-actions requires "example-org"' },
+    });
+    expect(result.tests[2]?.steps[1]).toMatchObject({
+      what: "workload token of github-actions signed by a key not in its issuer's set",
+      mismatched: ["decision", "stage"],
+      actual: { code: "EVIDENCE_INVALID", message: "unknown key id github-actions-unknown" },
+    });
+  });
+
+  it("an invalid workload step, or declaration, is an issue at its path", async () => {
+    expect(
+      await issues(
+        {
+          start: RELEASE_START,
+          attesters: { monitor: { workload: {} }, "github-actions": { workload: { issuer: "not a url", algorithms: ["HS256"] } } },
+          tests: [
+            {
+              name: "t",
+              steps: [
+                { workload: { attester: "github-actions", claims: { aud: "x", jti: "j" }, exp: "soon" }, expect: { decision: "ALLOW" } },
+                { workload: { attester: "github-actions", stage: "canary" }, expect: { decision: "ALLOW" } },
+              ],
+            },
+          ],
+        },
+        release,
+      ),
+    ).toEqual([
+      expect.stringMatching(/^attesters\.github-actions\.workload\.issuer: /),
+      expect.stringMatching(/^attesters\.github-actions\.workload\.algorithms\[0\]: /),
+      "tests[0].steps[0].workload.claims.aud: aud is set by the runner (iat/nbf/exp, audience, other_sequence are the step's members)",
+      expect.stringMatching(/^tests\[0\]\.steps\[0\]\.workload\.claims\.jti: jti is set by the runner/),
+      expect.stringMatching(/^tests\[0\]\.steps\[0\]\.workload\.exp: a time/),
+      'tests[0].steps[1].workload: Unrecognized key: "stage"',
+    ]);
+    expect(
+      await issues(
+        { start: RELEASE_START, attesters: { monitor: { workload: {} } }, tests: [{ name: "t", steps: [{ workload: { attester: "ci" }, expect: { decision: "ALLOW" } }] }] },
+        release,
+      ),
+    ).toEqual([
+      "attesters.monitor.workload: workflow release takes canary_passed from monitor: an attester declared by issuer gives only workload_identity",
+      'tests[0].steps[0].workload.attester: attester ci is not declared by issuer: no gate takes workload_identity from it; declare it under "attesters" with "workload"',
     ]);
   });
 });

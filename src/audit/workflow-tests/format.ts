@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { REASON_CODES, type ReasonCode } from "../../errors.js";
 import { formatPath } from "../../policy/compile.js";
+import { WORKLOAD_ALGORITHMS } from "../../tokens/oidc-issuer.js";
 import { isTime } from "./times.js";
 
 // The format of a workflow's test file (`<workflow>.test.json` beside the workflow), the one
@@ -63,6 +64,30 @@ const Attestation = z.strictObject({
   signed_by: Name.optional(),
 });
 
+/** What the runner sets on a workload token itself: the file says them through the step's other members. */
+const RUNNER_CLAIMS = ["iss", "aud", "iat", "nbf", "exp", "jti"] as const;
+
+/** A workload token (a GitHub Actions OIDC token…), signed as its issuer would sign it. */
+const Workload = z.strictObject({
+  attester: Name,
+  /** The token's own claims (`repository`, `sha`, `ref`, `job_workflow_ref`, `sub`…): what the gate's CEL reads. */
+  claims: JsonObject.default({}).superRefine((claims, ctx) => {
+    for (const name of RUNNER_CLAIMS) {
+      if (name in claims) ctx.addIssue({ code: "custom", path: [name], message: `${name} is set by the runner (iat/nbf/exp, audience, other_sequence are the step's members)` });
+    }
+  }),
+  /** Its `iat` (default: the step's time), `nbf` (default: its iat) and `exp` (default: five minutes after its iat). */
+  iat: Time.optional(),
+  nbf: Time.optional(),
+  exp: Time.optional(),
+  /** For another sequence: the audience names `<sequence>-other`. */
+  other_sequence: z.boolean().default(false),
+  /** The whole `aud`, instead of this sequence's URL under the attester's audience. */
+  audience: z.string().min(1).max(512).optional(),
+  /** Signed with a key that is not in the issuer's key set. */
+  signed_by_unknown_key: z.boolean().default(false),
+});
+
 const Approval = z.strictObject({
   approver: Name,
   decision: z.enum(["approve", "reject"]).default("approve"),
@@ -108,6 +133,7 @@ const Signal = z.strictObject({
 const ACTIONS = {
   redeem: Redeem,
   attestation: Attestation,
+  workload: Workload,
   approval: Approval,
   outcome: Outcome,
   delegate: Delegate,
@@ -122,6 +148,7 @@ const ACTION_KINDS = Object.keys(ACTIONS) as ActionKind[];
 export type StepAction = { [K in ActionKind]: { kind: K; value: z.output<(typeof ACTIONS)[K]> } }[ActionKind];
 export type RedeemStep = z.output<typeof Redeem>;
 export type AttestationStep = z.output<typeof Attestation>;
+export type WorkloadStep = z.output<typeof Workload>;
 export type ApprovalStep = z.output<typeof Approval>;
 export type DelegateStep = z.output<typeof Delegate>;
 export type SignalStep = z.output<typeof Signal>;
@@ -160,6 +187,18 @@ const Step = z
   });
 export type Step = z.output<typeof Step>;
 
+/**
+ * An attester declared by OIDC issuer, as the deployment's configuration declares it. Every
+ * member has a default (workload.ts), so a workflow's workload_identity attester needs none.
+ */
+const WorkloadIssuerSettings = z.strictObject({
+  issuer: z.url({ protocol: /^https?$/ }).max(256).optional(),
+  audience: z.string().min(1).max(512).optional(),
+  claims: z.record(z.string().min(1).max(128), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  algorithms: z.array(z.enum(WORKLOAD_ALGORITHMS)).min(1).max(WORKLOAD_ALGORITHMS.length).optional(),
+});
+export type WorkloadIssuerSettings = z.output<typeof WorkloadIssuerSettings>;
+
 /** The sequence each test starts: who, for whom, with which parameters, when. */
 const Start = z.strictObject({
   at: Time.optional(),
@@ -185,8 +224,11 @@ export const WorkflowTestsSchema = z
     /** The workflow's id; by default the file's name without `.test.json`. */
     workflow: Name.optional(),
     start: Start.optional(),
-    /** Attesters besides those the workflow's gates name; `registered: false` signs with a key Baton does not know. */
-    attesters: z.record(Name, z.strictObject({ registered: z.boolean().default(true) })).default({}),
+    /**
+     * Attesters besides those the workflow's gates name; `registered: false` signs with a key Baton
+     * does not know; `workload` declares one by OIDC issuer, as the configuration does.
+     */
+    attesters: z.record(Name, z.strictObject({ registered: z.boolean().default(true), workload: WorkloadIssuerSettings.optional() })).default({}),
     approvers: z
       .record(
         Name,

@@ -5,9 +5,11 @@ import type { AttesterKeyEntry } from "../../tokens/attestation.js";
 import { type Keyring, createKeyring, generateSigningKeyset } from "../../tokens/keys.js";
 import type { WorkflowTests } from "./format.js";
 import { registeredAttesters } from "./plan.js";
+import { type TestIssuer, createTestIssuers, workloadAttesters } from "./workload.js";
 
 // The throwaway keys of one test file's run: Baton's signing key (and a forger's), one key per
-// attester and approver, the agent's DPoP key and a thief's. Generated per run and never written down:
+// attester and approver, the agent's DPoP key and a thief's, and an OIDC
+// issuer's key pair per attester declared by issuer (workload.ts). Generated per run and never written down:
 // the tokens are real (signed, then verified by the very checks the Worker's routes use),
 // but nothing outside the run can mint or accept them.
 
@@ -37,6 +39,8 @@ export interface TestKeys {
   approverKeys: ReadonlyMap<string, ApproverKeyEntry>;
   attester(id: string): Signer;
   approver(id: string): Signer;
+  /** The OIDC issuer of an attester declared by issuer (workload.ts). */
+  workload(id: string): TestIssuer;
   /** The agent's key (sender-constrained workflows) and a key that is not the agent's. */
   actor: HolderKey;
   thief: HolderKey;
@@ -45,12 +49,14 @@ export interface TestKeys {
 export async function createTestKeys(file: WorkflowTests, workflow: CompiledWorkflow): Promise<TestKeys> {
   const keyring = await createKeyring(await generateSigningKeyset("baton-test"));
   const registered = registeredAttesters(file, workflow);
+  // An attester declared by issuer has no attestation keys in the configuration: its tokens are its issuer's.
+  const byIssuer = workloadAttesters(file, workflow);
   const attesters = new Map<string, Signer>();
   const attesterKeys = new Map<string, AttesterKeyEntry>();
   for (const id of new Set([...registered, ...Object.keys(file.attesters)])) {
     const { signer, publicKey } = await evidenceKey(id);
     attesters.set(id, signer);
-    if (registered.has(id)) attesterKeys.set(signer.kid, { attester: id, jwk: { alg: ALG }, key: publicKey });
+    if (registered.has(id) && !byIssuer.has(id)) attesterKeys.set(signer.kid, { attester: id, jwk: { alg: ALG }, key: publicKey });
   }
   const approvers = new Map<string, Signer>();
   const approverKeys = new Map<string, ApproverKeyEntry>();
@@ -60,7 +66,8 @@ export async function createTestKeys(file: WorkflowTests, workflow: CompiledWork
     const identity = { id, groups: approver.groups, ...(approver.subject ? { subject: approver.subject } : {}) };
     if (approver.registered) approverKeys.set(signer.kid, { approver: identity, jwk: { alg: ALG }, key: publicKey });
   }
-  const known = (map: Map<string, Signer>, what: string) => (id: string) => {
+  const issuers = await createTestIssuers(file, workflow);
+  const known = <T>(map: Map<string, T>, what: string) => (id: string) => {
     const found = map.get(id);
     // The plan checked every name first; reaching this is a bug in the runner.
     if (!found) throw new Error(`no key for ${what} ${id}`);
@@ -73,6 +80,7 @@ export async function createTestKeys(file: WorkflowTests, workflow: CompiledWork
     approverKeys,
     attester: known(attesters, "attester"),
     approver: known(approvers, "approver"),
+    workload: known(issuers, "workload attester"),
     actor: await holderKey(),
     thief: await holderKey(),
   };

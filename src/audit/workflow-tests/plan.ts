@@ -1,7 +1,9 @@
 import type { CompiledWorkflow } from "../../policy/compile.js";
 import { declaredSignals } from "../../policy/workflow-schema.js";
+import { WORKLOAD_TOKEN_TYPE } from "../../tokens/kinds.js";
 import { type Expectation, type SignalStep, type Start, type StepAction, WorkflowTestError, type WorkflowTestIssue, type WorkflowTests } from "./format.js";
 import { parseTime, timeFrom } from "./times.js";
+import { workloadAttesters } from "./workload.js";
 
 // What a valid test file means for one workflow: every time resolved, every reference to an
 // earlier step bound, every stage, attester and approver it names checked against the
@@ -52,6 +54,16 @@ export function planTests(file: WorkflowTests, workflow: CompiledWorkflow): Plan
   const attesters = new Set([...registeredAttesters(file, workflow), ...Object.keys(file.attesters)]);
   const approvers = new Set(Object.keys(file.approvers));
   const detectors = new Set(declaredSignals(workflow.definition));
+  const byIssuer = workloadAttesters(file, workflow);
+  // As the configuration refuses it: an attester declared by issuer gives workload tokens only.
+  for (const gate of workflow.gates) {
+    for (const { requirement } of gate?.attestations ?? []) {
+      if (requirement.type !== WORKLOAD_TOKEN_TYPE && file.attesters[requirement.issuer]?.workload) {
+        const message = `workflow ${workflow.id} takes ${requirement.type} from ${requirement.issuer}: an attester declared by issuer gives only ${WORKLOAD_TOKEN_TYPE}`;
+        issues.push({ path: ["attesters", requirement.issuer, "workload"], message });
+      }
+    }
+  }
 
   const plans = file.tests.map((test, t): PlannedTest => {
     const path = ["tests", t];
@@ -104,6 +116,11 @@ export function planTests(file: WorkflowTests, workflow: CompiledWorkflow): Plan
           if (signed_by !== undefined && !attesters.has(signed_by)) issue(["attestation", "signed_by"], `unknown attester ${signed_by}`);
           break;
         }
+        case "workload":
+          if (!byIssuer.has(action.value.attester)) {
+            issue(["workload", "attester"], `attester ${action.value.attester} is not declared by issuer: no gate takes ${WORKLOAD_TOKEN_TYPE} from it; declare it under "attesters" with "workload"`);
+          }
+          break;
         case "approval": {
           const { approver, signed_by } = action.value;
           stage(action.value, "approval");

@@ -117,6 +117,8 @@ function describeAction(action: StepAction): string {
     }
     case "attestation":
       return `attestation ${action.value.type} by ${action.value.attester}${action.value.signed_by ? ` signed by ${action.value.signed_by}` : ""}`;
+    case "workload":
+      return `workload token of ${action.value.attester}${action.value.signed_by_unknown_key ? " signed by a key not in its issuer's set" : ""}`;
     case "approval":
       return `${action.value.decision === "reject" ? "rejection" : "approval"} by ${action.value.approver}${action.value.signed_by ? ` signed by ${action.value.signed_by}` : ""}`;
     case "outcome":

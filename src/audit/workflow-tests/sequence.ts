@@ -17,6 +17,7 @@ import { decidingRule } from "./explain.js";
 import { TEST_ISSUER, type TestKeys, signEvidence } from "./keys.js";
 import type { PlannedStart, PlannedStep } from "./plan.js";
 import { seconds, timeFrom } from "./times.js";
+import { checkTestWorkloadToken, signWorkloadToken } from "./workload.js";
 
 /** A step that cannot be presented as written: a capability never minted, an outcome of a refused redeem. */
 export class StepError extends Error {}
@@ -42,6 +43,7 @@ type Presented =
   | { kind: "redeem"; token: string; tool: string; action: string; args: Record<string, unknown>; dpop: DpopSent | undefined }
   | { kind: "delegate"; token: string; actor: string; grants: DelegatedGrant[]; dpop: DpopSent | undefined }
   | { kind: "attestation"; jws: string }
+  | { kind: "workload"; attester: string; jws: string }
   | { kind: "approval"; jws: string }
   | { kind: "outcome"; redeemed: Redeemed; outcome: "succeeded" | "failed" | "unknown"; detail: string | undefined }
   | { kind: "reissue" }
@@ -164,6 +166,11 @@ export class TestSequence {
         };
         return { kind: "attestation", jws: await signEvidence(keys.attester(value.signed_by ?? value.attester), TYP.attestation, claims) };
       }
+      case "workload": {
+        const { value } = action;
+        const jws = await signWorkloadToken(keys.workload(value.attester), value, seq, at, `${seq}.workload.${number}`);
+        return { kind: "workload", attester: value.attester, jws };
+      }
       case "approval": {
         const { value } = action;
         const stage = value.stage ?? this.#where().stage;
@@ -217,6 +224,10 @@ export class TestSequence {
       }
       case "attestation":
         return { request: { kind: "evidence", attestation: await checkAttestation(presented.jws, keys.attesterKeys), fresh, signals } };
+      case "workload": {
+        const attestation = await checkTestWorkloadToken(keys.workload(presented.attester), presented.jws);
+        return { request: { kind: "evidence", attestation, fresh, signals } };
+      }
       case "approval":
         return { request: { kind: "approval", approval: await checkApproval(presented.jws, keys.approverKeys), fresh, signals } };
       case "outcome": {
