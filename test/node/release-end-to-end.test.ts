@@ -46,7 +46,7 @@ function probe(seq: string) {
     "attest", "probe",
     "--prometheus", prometheus.url, "--query", QUERY, "--max", "0.01", "--for", "5s",
     "--attester", "monitor", "--key", join(ROOT, "examples", "keys", "monitor.private.jwk.json"),
-    "--sequence", seq, "--stage", "rollout", "--type", "canary_passed",
+    "--sequence", seq, "--stage", "canary", "--type", "canary_passed",
     "--facts", JSON.stringify({ service: "shop", version: "1.4.0" }), "--value-as", "error_rate",
     "--submit", base, "--api-key", "dev-attester-key",
   ]).done;
