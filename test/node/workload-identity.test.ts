@@ -9,7 +9,10 @@ import { replayChain, verifyReceiptChain, workloadTokenProblem } from "../../src
 import { compileWorkflow } from "../../src/policy/compile.js";
 import type { ReceiptClaims } from "../../src/tokens/receipt.js";
 import { DEV_KEY } from "../verifier/baton-under-test.js";
+import { type CanaryService, startCanaryService } from "./canary-service.js";
 import { type JobClaims, type LocalIssuer, startIssuer } from "./oidc-issuer.js";
+import { type PrometheusServer, instantValue, prometheusTestsRun, startPrometheus } from "./prometheus-server.js";
+import { runBaton, until } from "./run-cli.js";
 
 // Black box: the `wrangler dev` of the global setup, whose github-actions attester is declared
 // by issuer — the OpenID provider below, on the port the setup configured — and whose
@@ -92,6 +95,81 @@ async function exportedChain(seq: string) {
   if (!chain.ok) throw new Error(chain.reason);
   return { lines, jwks, chain };
 }
+
+// The release example end to end with no signature made by the test: the provider above issues
+// the release job's token, which opens the canary; a real Prometheus scrapes the canary, and
+// `baton attest probe` signs canary_passed only once its error rate is under 1%, which opens the
+// rollout; the rollout's use seals the sequence. (The probe's refusals: probe-prometheus.test.ts.)
+const QUERY = 'sum(rate(http_requests_total{code=~"5..",version="1.4.0"}[5s])) / sum(rate(http_requests_total{version="1.4.0"}[5s]))';
+
+function PROBE(prometheus: PrometheusServer, seq: string) {
+  return runBaton([
+    "attest", "probe",
+    "--prometheus", prometheus.url, "--query", QUERY, "--max", "0.01", "--for", "5s",
+    "--attester", "monitor", "--key", join(ROOT, "examples", "keys", "monitor.private.jwk.json"),
+    "--sequence", seq, "--stage", "canary", "--type", "canary_passed",
+    "--facts", JSON.stringify({ service: "shop", version: "1.4.0" }), "--value-as", "error_rate",
+    "--submit", base, "--api-key", "dev-attester-key",
+  ]).done;
+}
+
+describe.skipIf(!prometheusTestsRun())("the release example with no signature made by the test: this OpenID provider and a real Prometheus behind baton attest probe", () => {
+  let canary: CanaryService;
+  let prometheus: PrometheusServer;
+  // (in this file: Baton caches the provider's keys, and the provider makes new ones each time it starts)
+  function probe(seq: string) {
+    return PROBE(prometheus, seq);
+  }
+
+  beforeAll(async () => {
+    canary = await startCanaryService("1.4.0");
+    canary.setErrorRatio(0.05);
+    prometheus = await startPrometheus([canary.target]);
+    await until("Prometheus to see the canary's 5% errors", async () => ((await instantValue(prometheus.url, QUERY)) ?? 0) > 0.04);
+  }, 60_000);
+
+  afterAll(async () => {
+    await prometheus?.stop();
+    await canary?.close();
+  });
+
+  it("the job's token opens the canary; the probe refuses at 5% errors and signs at 0.2%; the rollout seals", { timeout: 90_000 }, async () => {
+    const seq = await startRelease();
+
+    const token = await issuer.token({ job: RELEASE_JOB, audience: audienceOf(seq) });
+    const opened = await submit(seq, token);
+    expect(opened.body, JSON.stringify(opened.body)).toMatchObject({ decision: "ALLOW", stage: "canary" });
+    const deployed = await call("POST", "/v1/redeem", DEV_KEY.deployer, { token: opened.body.capability, action: "deploy.canary", args: { service: "shop", version: "1.4.0", percent: 5 } });
+    expect(deployed.body.decision).toBe("ALLOW");
+
+    // 5% errors: the probe signs nothing, Baton hears nothing.
+    const failing = await probe(seq);
+    expect(failing.code, failing.stderr).toBe(1);
+    expect(failing.stdout).toBe("");
+    expect(await stageOf(seq)).toBe("canary");
+
+    canary.setErrorRatio(0.002);
+    await until("the error rate to stay under 1% for 5 s", async () => {
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      return ((await instantValue(prometheus.url, QUERY)) ?? 1) < 0.01;
+    }, 60_000);
+    let passing = await probe(seq);
+    // The window may still hold a point from before the drop: one more try after it has passed.
+    if (passing.code === 1) {
+      await new Promise((resolve) => setTimeout(resolve, 6_000));
+      passing = await probe(seq);
+    }
+    expect(passing.code, passing.stderr).toBe(0);
+    const answer = JSON.parse(passing.stdout);
+    expect(answer).toMatchObject({ decision: "ALLOW", stage: "rollout" });
+    const facts = (decodeJwt(answer.receipt) as Record<string, any>).inputs.attestation.claims.facts;
+    expect(facts).toMatchObject({ service: "shop", version: "1.4.0", check: "prometheus", query: QUERY });
+    expect(facts.error_rate).toBeLessThan(0.01);
+
+    const rollout = await call("POST", "/v1/redeem", DEV_KEY.deployer, { token: answer.capability, action: "deploy.rollout", args: { service: "shop", version: "1.4.0" } });
+    expect(rollout.body).toMatchObject({ decision: "ALLOW", sealed: true });
+  });
+});
 
 describe("a GitHub-Actions-shaped OIDC token from a real OpenID provider as an attestation", () => {
   it("the release job's token opens the canary; the monitor's canary_passed the rollout; the chain verifies and replays offline", { timeout: 60_000 }, async () => {
