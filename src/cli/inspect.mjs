@@ -41,12 +41,14 @@ export async function inspect(input, values) {
   if (values.json) {
     console.log(JSON.stringify({ kind, header, claims, signature }, null, 2));
   } else {
-    console.log(`kind       ${kind}`);
-    console.log(`signature  ${valid ? signature : red(signature)}`);
-    console.log(`header     ${JSON.stringify(header)}`);
+    // One column for every value, however long a claim's name (promoted_from, authorization_details).
+    const width = Math.max(10, ...Object.keys(claims).map((name) => name.length));
+    const line = (name, shown) => console.log(`${name.padEnd(width)} ${shown}`);
+    line("kind", kind);
+    line("signature", valid ? signature : red(signature));
+    line("header", JSON.stringify(header));
     for (const [name, value] of Object.entries(claims)) {
-      const shown = typeof value === "object" && value !== null ? JSON.stringify(value) : human(name, value);
-      console.log(`${name.padEnd(10)} ${shown}`);
+      line(name, typeof value === "object" && value !== null ? JSON.stringify(value) : human(name, value));
     }
   }
   return valid ? 0 : 1;

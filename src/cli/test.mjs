@@ -98,7 +98,8 @@ function print({ file, result, issues }) {
     for (const s of t.steps) {
       const mark = s.status === "ok" ? green("ok  ") : s.status === "fail" ? red("FAIL") : yellow("skip");
       const label = `${String(s.step).padStart(2)} ${(s.name ?? "").padEnd(12)} ${offset(Date.parse(s.at) - start).padEnd(8)} ${s.what}`;
-      console.log(`    ${mark}  ${label.padEnd(72)} ${s.actual ? outcome(s.actual) : ""}`);
+      // A skipped step has no outcome: no padding after its label either.
+      console.log(`    ${mark}  ${s.actual ? `${label.padEnd(72)} ${outcome(s.actual)}` : label}`);
       if (s.status === "fail") failure(s);
     }
   }

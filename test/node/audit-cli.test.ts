@@ -72,6 +72,14 @@ describe("baton inspect", () => {
     expect(baton("inspect", forged, "--jwks", "jwks.json").code).toBe(1);
     expect(baton("inspect", "not-a-token").code).toBe(2);
   });
+
+  it("keeps every value in one column, however long a claim's name", () => {
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const token = `${part({ alg: "EdDSA", typ: "baton-receipt+jwt" })}.${part({ n: 0, promoted_from: "LQAk", kind: "start" })}.`;
+    const lines = baton("inspect", token).stdout.trim().split("\n");
+    expect(lines).toContain("promoted_from LQAk");
+    expect(new Set(lines.map((l) => l.search(/(?<= )[^ ]/))).size, lines.join("\n")).toBe(1);
+  });
 });
 
 function escapeRegExp(text: string): string {

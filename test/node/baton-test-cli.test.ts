@@ -59,7 +59,8 @@ describe("baton test", () => {
     expect(stdout).toMatch(/^ {4}FAIL {2} 1 canary {7}\+10s {5}redeem deploy\.canary +ALLOW$/m);
     expect(stdout).toContain("            expected   DENY CONDITION_FAILED\n            actual     ALLOW (stage canary)\n");
     expect(stdout).toContain(`            decided by grant 0 of stage canary (deployer: deploy.canary): ${where}\n`);
-    expect(stdout).toMatch(/^ {4}skip {2} 2 .* replay of step 1 \(redeem deploy\.canary\)/m);
+    expect(stdout).toMatch(/^ {4}skip {2} 2 .* replay of step 1 \(redeem deploy\.canary\)$/m);
+    expect(stdout, "no line ends in padding").not.toMatch(/ $/m);
     expect(stdout).toContain(`            expected   ALLOW\n            actual     DENY CONDITION_FAILED (stage canary)\n            decided by ${where}\n`);
     expect(stdout).toMatch(/^2 tests, 3 steps: 0 ok, 2 failed, 1 skipped — 2 failed$/m);
 
