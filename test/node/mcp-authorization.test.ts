@@ -12,7 +12,8 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontex
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { type CallToolResult, LATEST_PROTOCOL_VERSION } from "@modelcontextprotocol/sdk/types.js";
-import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK } from "jose";
+import { decodeProtectedHeader, exportJWK, generateKeyPair } from "jose";
+import { signAttestation } from "../../src/client/index.js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createDpopProof, createVerifier } from "../../src/verifier/index.js";
@@ -379,16 +380,6 @@ describe("MCP authorization at the door of a guarded MCP server", () => {
 
 /** The monitor's attestation that this sequence's canary passed (examples/keys, the development attester). */
 async function canaryPassed(seq: string): Promise<string> {
-  const { "//": _comment, ...jwk } = JSON.parse(readFileSync(new URL("../../examples/keys/monitor.private.jwk.json", import.meta.url), "utf8"));
-  return new SignJWT({
-    iss: "monitor",
-    seq,
-    stage: "canary",
-    type: "canary_passed",
-    facts: { service: "checkout", version: "2.4.1", error_rate: 0.001 },
-    iat: Math.floor(Date.now() / 1000),
-    jti: crypto.randomUUID(),
-  })
-    .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: jwk.kid })
-    .sign(await importJWK(jwk, "EdDSA"));
+  const { "//": _comment, ...privateJwk } = JSON.parse(readFileSync(new URL("../../examples/keys/monitor.private.jwk.json", import.meta.url), "utf8"));
+  return signAttestation({ privateJwk, attester: "monitor", seq, stage: "canary", type: "canary_passed", facts: { service: "checkout", version: "2.4.1", error_rate: 0.001 } });
 }

@@ -1,6 +1,7 @@
 import { discoverAuthorizationServerMetadata, startAuthorization } from "@modelcontextprotocol/sdk/client/auth.js";
 import { OAuthMetadataSchema } from "@modelcontextprotocol/sdk/shared/auth.js";
-import { SignJWT, decodeJwt, exportJWK, importJWK } from "jose";
+import { decodeJwt, exportJWK } from "jose";
+import { signAttestation } from "../../src/client/index.js";
 import * as oauth from "oauth4webapi";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import monitorKey from "../../examples/keys/monitor.private.jwk.json";
@@ -154,18 +155,8 @@ describe("the token exchange with oauth4webapi", () => {
     expect((await refusal(exchange(capability, { audience: "db" }))).error).toBe("invalid_target");
 
     // The monitor attests the canary; the canary capability is now another stage's.
-    const { "//": _comment, ...jwk } = monitorKey;
-    const attestation = await new SignJWT({
-      iss: "monitor",
-      seq,
-      stage: "canary",
-      type: "canary_passed",
-      facts: { service: "checkout", version: "2.4.1", error_rate: 0.001 },
-      iat: Math.floor(Date.now() / 1000),
-      jti: crypto.randomUUID(),
-    })
-      .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: jwk.kid })
-      .sign(await importJWK(jwk, "EdDSA"));
+    const { "//": _comment, ...privateJwk } = monitorKey;
+    const attestation = await signAttestation({ privateJwk, attester: "monitor", seq, stage: "canary", type: "canary_passed", facts: { service: "checkout", version: "2.4.1", error_rate: 0.001 } });
     const advanced = await call("POST", `/v1/sequences/${seq}/evidence`, KEYS.agent, { attestation });
     expect(advanced.body.stage).toBe("rollout");
     expect(await refusal(exchange(capability, { audience: "deployer" }))).toEqual({ error: "invalid_request", baton_code: "SEQUENCE_VIOLATION", status: 400 });

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type JWK, SignJWT, decodeJwt, generateKeyPair, importJWK } from "jose";
+import { signAttestation } from "../../src/client/index.js";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import release from "../../examples/workflows/release.json";
 import { replayChain, verifyReceiptChain, workloadTokenProblem } from "../../src/audit/index.js";
@@ -80,10 +81,8 @@ async function forged(seq: string, kid: string, iss = issuer.issuer) {
 }
 
 async function monitorAttests(seq: string) {
-  const { "//": _c, ...jwk } = JSON.parse(readFileSync(join(ROOT, "examples", "keys", "monitor.private.jwk.json"), "utf8"));
-  return new SignJWT({ iss: "monitor", seq, stage: "canary", type: "canary_passed", facts: { service: "shop", version: "1.4.0", error_rate: 0.002 }, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID() })
-    .setProtectedHeader({ alg: "EdDSA", typ: "baton-attestation+jwt", kid: jwk.kid })
-    .sign(await importJWK(jwk, "EdDSA"));
+  const { "//": _c, ...privateJwk } = JSON.parse(readFileSync(join(ROOT, "examples", "keys", "monitor.private.jwk.json"), "utf8"));
+  return signAttestation({ privateJwk, attester: "monitor", seq, stage: "canary", type: "canary_passed", facts: { service: "shop", version: "1.4.0", error_rate: 0.002 } });
 }
 
 /** The sequence's receipts as an auditor exports them, Baton's JWKS, and the chain checked offline. */
