@@ -41,7 +41,6 @@ import { withSignals } from "./signals.js";
 import { newSequence } from "./start.js";
 import { LedgerStore, type StoredSequence } from "./store.js";
 
-
 /** What a mutating call asks of `#mutate`: the request, and who may make it how. */
 interface MutationOptions {
   caller: Caller;
