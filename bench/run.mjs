@@ -35,6 +35,7 @@ const { values: flags } = parseArgs({
     rounds: { type: "string" },
     "startup-timeout": { type: "string" },
     "keep-state": { type: "boolean", default: false },
+    only: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -46,7 +47,9 @@ if (flags.help) {
   --rounds N           split the measured requests into N rounds that alternate the
                        scenarios, to expose drift        (env BENCH_ROUNDS, default 2)
   --startup-timeout S  seconds to wait for wrangler dev (env BENCH_STARTUP_TIMEOUT, default 120)
-  --keep-state         keep the temporary state and server logs`);
+  --keep-state         keep the temporary state and server logs
+  --only IDS           these scenarios only (comma-separated: bare-do-hot, redeem, advance, approve),
+                       beside the floor, which every run measures`);
   process.exit(0);
 }
 
@@ -192,7 +195,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
  * fresh capability, a sequence with its attestation), builds a request from one item and
  * says whether a 2xx answer is the one expected.
  */
-const scenarios = [
+const allScenarios = [
   {
     id: "bare-do",
     label: "bare DO (floor)",
@@ -267,6 +270,14 @@ const scenarios = [
     expected: (body) => body.includes('"capability":"ey') && body.includes('"stage":"pay"'),
   },
 ];
+
+const only = flags.only?.split(",").map((id) => id.trim());
+const unknown = only?.filter((id) => !allScenarios.some((s) => s.id === id)) ?? [];
+if (unknown.length > 0) {
+  console.error(`--only: no scenario ${unknown.join(", ")}`);
+  process.exit(2);
+}
+const scenarios = only ? allScenarios.filter((s) => s.id === "bare-do" || only.includes(s.id)) : allScenarios;
 
 /** The longest wait for the server to go idle after a scenario's preparation, before measuring. */
 const PREP_SETTLE_MAX_MS = 120_000;

@@ -3,6 +3,7 @@ import { compactVerify, decodeJwt, decodeProtectedHeader } from "jose";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config/load.js";
 import { type DeliveryTarget, deliverOutbox } from "../src/ledger/outbox.js";
+import { OutboxStore } from "../src/ledger/outbox-store.js";
 import { outboxWants, webhookTarget } from "../src/ledger/outbox-targets.js";
 import { loadKeyring } from "../src/config/keyring.js";
 import { RETRY_MAX_DELAY_MS, retryDelayMs } from "../src/outbound.js";
@@ -47,7 +48,7 @@ function ledger(seq: string) {
 }
 
 function deliver(seq: string, targets: DeliveryTarget[], now: number) {
-  return runInDurableObject(ledger(seq), (_instance, state) => deliverOutbox(state.storage.sql, targets, now));
+  return runInDurableObject(ledger(seq), (_instance, state) => deliverOutbox(new OutboxStore(state.storage.sql), targets, now));
 }
 
 function delivery(seq: string, target: string) {
@@ -157,7 +158,7 @@ describe("the ledger's outbox: targets with their own cursors", () => {
     const record = { seq, workflowId: "deployment", workflow: "h", params: {}, subject: "user:alice", actor: "agent-7", orchestrator: "orchestrator", createdAt: 1 };
     // The stub is made inside the ledger, as its outbox makes it (a stub is bound to the object that made it);
     // a cursor of its own, as the ledger's own index target has already taken the chain.
-    await runInDurableObject(ledger(seq), (_i, state) => deliverOutbox(state.storage.sql, [{ ...indexTarget(named(), record), name: "index-under-test" }], 1));
+    await runInDurableObject(ledger(seq), (_i, state) => deliverOutbox(new OutboxStore(state.storage.sql), [{ ...indexTarget(named(), record), name: "index-under-test" }], 1));
     const index = named();
     const rows = await runInDurableObject(index, (_i, state) => state.storage.sql.exec("SELECT status, seal_reason, stage, through FROM sequences").toArray());
     expect(rows).toEqual([{ status: "sealed", seal_reason: "completed", stage: "rollout", through: 3 }]);

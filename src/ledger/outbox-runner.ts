@@ -1,4 +1,6 @@
 import { type DeliveryTarget, deliverOutbox } from "./outbox.js";
+import { OutboxMemory } from "./outbox-memory.js";
+import type { OutboxRow } from "./outbox-store.js";
 
 /**
  * The longest a committed receipt can wait for its targets when the run right after
@@ -18,17 +20,36 @@ export const OUTBOX_STANDBY_MS = 30_000;
  * after the commit delivers, and the standby, when it fires, finds nothing left or
  * delivers what a lost run did not: at least once, as before. A failing target's
  * retry (its backoff) and a full page still set the alarm to when they are due.
+ * What a run reads and writes goes through OutboxMemory: no SQL on the way when the
+ * instance committed the receipts itself, and a redeliverable target's cursor is
+ * written with the next commit.
  */
 export class OutboxRunner {
   readonly #storage: DurableObjectStorage;
+  readonly #memory: OutboxMemory;
   readonly #targets: () => Promise<readonly DeliveryTarget[] | null>;
+  #known: readonly DeliveryTarget[] | null = null;
   #running: Promise<void> | null = null;
   #again = false;
 
-  /** `targets`: this sequence's targets, or null before it exists. */
+  /** `targets`: this sequence's targets, or null before it exists (asked until it exists: they do not change after). */
   constructor(storage: DurableObjectStorage, targets: () => Promise<readonly DeliveryTarget[] | null>) {
     this.#storage = storage;
+    this.#memory = new OutboxMemory(storage.sql);
     this.#targets = targets;
+  }
+
+  /**
+   * In the commit's synchronous section, before it: the cursors moved since the last
+   * commit go into its transaction, so a delivery writes nothing of its own.
+   */
+  beforeCommit(): void {
+    this.#memory.writeLate();
+  }
+
+  /** Every commit's receipt, right after it (the memory keeps them gap-free to the head). */
+  committed(row: OutboxRow): void {
+    this.#memory.committed(row);
   }
 
   /** In the commit's synchronous section, so the standby is written with the receipt. */
@@ -52,11 +73,21 @@ export class OutboxRunner {
   async #loop(): Promise<void> {
     do {
       this.#again = false;
-      const targets = await this.#targets();
+      this.#known ??= await this.#targets();
+      const targets = this.#known;
       if (!targets) return;
-      const next = await deliverOutbox(this.#storage.sql, targets, Date.now());
+      const next = await deliverOutbox(this.#memory, targets, Date.now());
       // A commit while this run was out asked for another run, which decides then.
-      if (this.#again || !next) continue;
+      if (this.#again) continue;
+      if (!next) {
+        // Everything delivered: the standby is not needed. Deleted with the cursors' write
+        // (one commit), or it would wake this sequence later to find nothing — a new
+        // instance by then (wrangler dev evicts an idle object within 30 s), whose wake,
+        // reads and redelivery cost more than the decision did.
+        this.#memory.writeLate();
+        await this.#storage.deleteAlarm();
+        continue;
+      }
       const armed = await this.#storage.getAlarm();
       if (armed === null || armed > next.at) await this.#storage.setAlarm(next.at);
     } while (this.#again);

@@ -1,3 +1,5 @@
+import type { DeliveryTarget, OutboxSource } from "./outbox.js";
+
 /** One committed receipt as the outbox reads it. `activity` is NULL for receipts written before it was recorded. */
 export interface OutboxRow {
   n: number;
@@ -18,7 +20,7 @@ export interface DeliveryState {
  * outside a decision's transaction: a cursor only ever moves forward (MAX), so a
  * late or repeated write cannot take a target back over what it acknowledged.
  */
-export class OutboxStore {
+export class OutboxStore implements OutboxSource {
   readonly #sql: SqlStorage;
 
   constructor(sql: SqlStorage) {
@@ -42,11 +44,11 @@ export class OutboxStore {
   }
 
   /** Records how far a target acknowledged, and its retry state (0/0 once it is healthy). */
-  record(target: string, state: DeliveryState): void {
+  record(target: Pick<DeliveryTarget, "name">, state: DeliveryState): void {
     this.#sql.exec(
       `INSERT INTO delivery (target, through, attempts, next_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (target) DO UPDATE SET through = MAX(through, excluded.through), attempts = excluded.attempts, next_at = excluded.next_at`,
-      target,
+      target.name,
       state.through,
       state.attempts,
       state.nextAt,

@@ -65,6 +65,7 @@ export function outboxTargets(config: BatonConfig, record: SequenceRecord, bindi
 export function shadowTarget(index: DurableObjectStub<SequenceIndex>, record: SequenceRecord): DeliveryTarget {
   return {
     name: "shadow",
+    redeliverable: true,
     wants: (r) => shadowFlips(r.claims()),
     send: async ({ through, receipts }) => (await index.ingestShadow({ workflow: record.workflowId, through, receipts: receipts.map((r) => r.jws) })).through,
   };
@@ -76,6 +77,7 @@ export function analystTarget(analysts: Env["ANALYSTS"], record: SequenceRecord,
     name: scope,
     wants: (r) => r.activity !== 0,
     continuous: true,
+    redeliverable: true,
     send: async ({ after, through, receipts }) => {
       const analyst = analysts.get(analysts.idFromName(scope));
       return (await analyst.ingest({ scope, seq: record.seq, after, through, receipts: receipts.map((r) => r.jws) })).through;
@@ -87,6 +89,7 @@ export function analystTarget(analysts: Env["ANALYSTS"], record: SequenceRecord,
 export function indexTarget(index: DurableObjectStub<SequenceIndex>, record: SequenceRecord): DeliveryTarget {
   return {
     name: "index",
+    redeliverable: true,
     wants: (r) => mayChangeSequence(r) && indexes(r.claims()),
     send: async ({ through, receipts }) => {
       const sequence = { seq: record.seq, workflow: record.workflowId, actor: record.actor, subject: record.subject, orchestrator: record.orchestrator, created: record.createdAt };

@@ -1,9 +1,9 @@
 import { retryDelayMs } from "../outbound.js";
 import { type ReceiptClaims, unverifiedReceiptClaims } from "../tokens/receipt.js";
-import { type DeliveryState, type OutboxRow, OutboxStore } from "./outbox-store.js";
+import type { DeliveryState, OutboxRow } from "./outbox-store.js";
 
 /** Receipts read per target and call. */
-const DELIVERY_BATCH = 200;
+export const DELIVERY_BATCH = 200;
 
 /** A committed receipt handed to a target: its place in the chain, the JWS, and its claims (decoded once, lazily). */
 export interface OutboxReceipt {
@@ -41,7 +41,24 @@ export interface DeliveryTarget {
    * past the receiver's cursor and be refused for ever.
    */
   continuous?: boolean;
+  /**
+   * The receiver ignores what it already took (the analysts and the index keep their own
+   * cursors per sequence), so a delivery made twice costs a call, not a duplicate: its
+   * cursor here may be written late (outbox-runner.ts). A webhook is not: a repeat is a
+   * second POST, so its cursor is written as soon as it moves.
+   */
+  redeliverable?: boolean;
   send(page: { after: number; through: number; receipts: OutboxReceipt[] }): Promise<number>;
+}
+
+/**
+ * Where a run reads the cursors and the committed receipts and records how far each target
+ * got: the ledger's SQL (OutboxStore), or the runner's copy of it in memory (outbox-memory.ts).
+ */
+export interface OutboxSource {
+  states(): Map<string, DeliveryState>;
+  page(after: number, limit: number): OutboxRow[];
+  record(target: Pick<DeliveryTarget, "name" | "redeliverable">, state: DeliveryState): void;
 }
 
 /** When the outbox wants to run again: now (a full page left more), at a failing target's retry time, or never. */
@@ -54,11 +71,10 @@ export type NextRun = { at: number } | null;
  * backoff (outbound.ts) while the others go on. A target not yet due is skipped.
  * Targets run side by side, so a slow endpoint (up to its timeout) delays no other.
  */
-export async function deliverOutbox(sql: SqlStorage, targets: readonly DeliveryTarget[], now: number): Promise<NextRun> {
-  const store = new OutboxStore(sql);
+export async function deliverOutbox(store: OutboxSource, targets: readonly DeliveryTarget[], now: number): Promise<NextRun> {
   // One read of every cursor and one page from the furthest-behind due target, shared:
   // on a fresh object each statement is dear, and a run usually has two or three targets.
-  const states = store.states();
+  const states = new Map(store.states());
   const stateOf = (name: string): DeliveryState => states.get(name) ?? { through: -1, attempts: 0, nextAt: 0 };
   const due = targets.filter((t) => {
     const state = stateOf(t.name);
@@ -71,9 +87,9 @@ export async function deliverOutbox(sql: SqlStorage, targets: readonly DeliveryT
   const turns = await Promise.all(due.map((target) => deliverTo(target, stateOf(target.name), receipts, pageFull, now)));
   // Every cursor written at once, with no await between: one implicit transaction, one
   // commit, however many targets (a commit per target was most of an alarm's cost).
-  for (const turn of turns) {
+  for (const [i, turn] of turns.entries()) {
     if (!turn.record) continue;
-    store.record(turn.name, turn.record);
+    store.record(due[i] as DeliveryTarget, turn.record);
     states.set(turn.name, turn.record);
   }
   if (turns.some((turn) => turn.full)) return { at: now };

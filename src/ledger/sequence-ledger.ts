@@ -246,6 +246,8 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
 
     const answer = decisionAnswer(outcome, request, receipt, capability, stored, compiled);
     const activity = isActivity(request.kind, outcome.decision);
+    // The cursors the last run moved are written in this commit's transaction (outbox-memory.ts).
+    this.#outbox.beforeCommit();
     this.#store.commit({
       effects: outcome.effects,
       receipt: { n: claims.n, hash, jws: receipt, activity },
@@ -256,6 +258,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
       ...(run.create ? { create: { record: state.record, workflowDefinition: stored.workflowDefinition } } : {}),
       now,
     });
+    this.#outbox.committed({ n: claims.n, jws: receipt, activity: activity ? 1 : 0 });
     // The outbox is the chain itself: a run right after this commit hands new receipts to the
     // targets that want them (outbox-targets.ts), with an alarm standing by (outbox-runner.ts).
     if (outboxWants(config, claims, activity)) {
