@@ -11,9 +11,10 @@ import { type DeliveryState, type OutboxRow, OutboxStore } from "./outbox-store.
  * - the cursors are read once, then kept with every write;
  * - the receipts it commits are kept (`committed`, contiguous, at most a page), so a page
  *   that starts inside them is answered from memory; anything older is read from SQL;
- * - a redeliverable target's cursor (outbox.ts) is written with the next commit's
- *   transaction (`writeLate`, called by the ledger in the commit's synchronous section),
- *   not in a transaction of its own. Until then SQL holds an older cursor: after a restart
+ * - a redeliverable target's cursor (outbox.ts) is written late (`writeLate`): with the
+ *   deletion of the standby alarm once a run delivered everything (outbox-runner.ts), or
+ *   with the next commit's transaction, never in a write of its own. Until then SQL holds
+ *   an older cursor: after a restart
  *   the run starts there and hands the receivers receipts they already took, which they
  *   ignore. At least once, as before; only redeliverable targets wait, so a webhook is never
  *   POSTed twice for this.
