@@ -36,6 +36,7 @@ const { values: flags } = parseArgs({
     "startup-timeout": { type: "string" },
     "keep-state": { type: "boolean", default: false },
     only: { type: "string" },
+    trail: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -48,6 +49,8 @@ if (flags.help) {
                        scenarios, to expose drift        (env BENCH_ROUNDS, default 2)
   --startup-timeout S  seconds to wait for wrangler dev (env BENCH_STARTUP_TIMEOUT, default 120)
   --keep-state         keep the temporary state and server logs
+  --trail S            wait S more seconds after each scenario's requests before reading the CPU
+                       counters, so work they leave for later (an alarm) is counted (default 0)
   --only IDS           these scenarios only (comma-separated: bare-do-hot, redeem, advance, approve),
                        beside the floor, which every run measures`);
   process.exit(0);
@@ -68,6 +71,7 @@ const ROUNDS = intOption("rounds", "BENCH_ROUNDS", 2, 1);
 const REQUESTS = intOption("requests", "BENCH_REQUESTS", 2000, CONNECTIONS * ROUNDS);
 const WARMUP = intOption("warmup", "BENCH_WARMUP", 200, 0);
 const STARTUP_TIMEOUT_S = intOption("startup-timeout", "BENCH_STARTUP_TIMEOUT", 120, 1);
+const TRAIL_S = intOption("trail", "BENCH_TRAIL", 0, 0);
 if (WARMUP > 0 && WARMUP < CONNECTIONS) {
   console.error(`--warmup must be 0 or >= --connections (${CONNECTIONS})`);
   process.exit(2);
@@ -517,6 +521,8 @@ async function main() {
       if (settledMs > 1000) console.error(`  settled: ${(settledMs / 1000).toFixed(1)} s for the preparation's deferred work`);
       const cpuBefore = treeCpu(server.child.pid);
       const run = await fire(server, scenario, items.slice(warmup));
+      // Work due later than the settle sees (an alarm 30 s on) is counted only with --trail.
+      if (TRAIL_S > 0) await new Promise((resolve) => setTimeout(resolve, TRAIL_S * 1000));
       await settle(server.child.pid);
       const cpuAfter = treeCpu(server.child.pid);
       run.cpu = { workerdMs: cpuAfter.workerdMs - cpuBefore.workerdMs, otherMs: cpuAfter.otherMs - cpuBefore.otherMs };
