@@ -14,9 +14,8 @@ import { type DeliveryState, type OutboxRow, OutboxStore } from "./outbox-store.
  * - a redeliverable target's cursor (outbox.ts) is written late (`writeLate`): with the
  *   deletion of the standby alarm once a run delivered everything (outbox-runner.ts), or
  *   with the next commit's transaction, never in a write of its own. Until then SQL holds
- *   an older cursor: after a restart
- *   the run starts there and hands the receivers receipts they already took, which they
- *   ignore. At least once, as before; only redeliverable targets wait, so a webhook is never
+ *   an older cursor: after a restart the run starts there and hands the receivers receipts
+ *   they already took, which they ignore. At least once, as before; only redeliverable targets wait, so a webhook is never
  *   POSTed twice for this.
  */
 export class OutboxMemory implements OutboxSource {

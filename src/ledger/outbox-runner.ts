@@ -20,9 +20,10 @@ export const OUTBOX_STANDBY_MS = 30_000;
  * after the commit delivers, and the standby, when it fires, finds nothing left or
  * delivers what a lost run did not: at least once, as before. A failing target's
  * retry (its backoff) and a full page still set the alarm to when they are due.
- * What a run reads and writes goes through OutboxMemory: no SQL on the way when the
- * instance committed the receipts itself, and a redeliverable target's cursor is
- * written with the next commit.
+ * Once a run has delivered everything, the standby is deleted: otherwise it would wake
+ * the sequence once more, in a new instance by then. What a run reads and writes goes
+ * through OutboxMemory: no SQL on the way when the instance committed the receipts
+ * itself, and a redeliverable target's cursor is written late (outbox-memory.ts).
  */
 export class OutboxRunner {
   readonly #storage: DurableObjectStorage;
@@ -40,8 +41,8 @@ export class OutboxRunner {
   }
 
   /**
-   * In the commit's synchronous section, before it: the cursors moved since the last
-   * commit go into its transaction, so a delivery writes nothing of its own.
+   * In the commit's synchronous section, before it: the cursors a run moved and has not
+   * written yet (it ended with a target still failing) go into this commit's transaction.
    */
   beforeCommit(): void {
     this.#memory.writeLate();

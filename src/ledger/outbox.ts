@@ -87,10 +87,10 @@ export async function deliverOutbox(store: OutboxSource, targets: readonly Deliv
   const turns = await Promise.all(due.map((target) => deliverTo(target, stateOf(target.name), receipts, pageFull, now)));
   // Every cursor written at once, with no await between: one implicit transaction, one
   // commit, however many targets (a commit per target was most of an alarm's cost).
-  for (const [i, turn] of turns.entries()) {
+  for (const turn of turns) {
     if (!turn.record) continue;
-    store.record(due[i] as DeliveryTarget, turn.record);
-    states.set(turn.name, turn.record);
+    store.record(turn.target, turn.record);
+    states.set(turn.target.name, turn.record);
   }
   if (turns.some((turn) => turn.full)) return { at: now };
   let retry: number | null = null;
@@ -103,7 +103,7 @@ export async function deliverOutbox(store: OutboxSource, targets: readonly Deliv
 
 /** One target's turn: how far it got (to record), and whether it took a full page (more may wait). */
 interface Turn {
-  name: string;
+  target: DeliveryTarget;
   record: DeliveryState | null;
   full: boolean;
 }
@@ -111,20 +111,20 @@ interface Turn {
 async function deliverTo(target: DeliveryTarget, state: DeliveryState, page: readonly OutboxReceipt[], pageFull: boolean, now: number): Promise<Turn> {
   const mine = page.filter((r) => r.n > state.through);
   const last = mine.at(-1);
-  if (!last) return { name: target.name, record: null, full: false };
+  if (!last) return { target, record: null, full: false };
   const wanted = mine.filter((r) => target.wants(r));
   // Nothing for a continuous receiver: leave its cursor, the next delivery's range covers
   // these too (a full page of them is sent empty, so the cursor cannot stall).
-  if (wanted.length === 0 && target.continuous && !pageFull) return { name: target.name, record: null, full: false };
+  if (wanted.length === 0 && target.continuous && !pageFull) return { target, record: null, full: false };
   let through = state.through;
   try {
     through = wanted.length > 0 || target.continuous ? await target.send({ after: state.through, through: last.n, receipts: wanted }) : last.n;
   } catch (error) {
     console.error(`receipt delivery to ${target.name} failed; retrying`, error);
   }
-  if (through >= last.n) return { name: target.name, record: { through: last.n, attempts: 0, nextAt: 0 }, full: pageFull };
+  if (through >= last.n) return { target, record: { through: last.n, attempts: 0, nextAt: 0 }, full: pageFull };
   const attempts = state.attempts + 1;
-  return { name: target.name, record: { through, attempts, nextAt: now + retryDelayMs(attempts) }, full: false };
+  return { target, record: { through, attempts, nextAt: now + retryDelayMs(attempts) }, full: false };
 }
 
 function outboxReceipt(row: OutboxRow, last: boolean): OutboxReceipt {
