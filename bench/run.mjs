@@ -51,7 +51,7 @@ if (flags.help) {
   --keep-state         keep the temporary state and server logs
   --trail S            wait S more seconds after each scenario's requests before reading the CPU
                        counters, so work they leave for later (an alarm) is counted (default 0)
-  --only IDS           these scenarios only (comma-separated: bare-do-hot, redeem, advance, approve),
+  --only IDS           these scenarios only (comma-separated: bare-do-call, bare-do-hot, redeem, advance, approve),
                        beside the floor, which every run measures`);
   process.exit(0);
 }
@@ -206,16 +206,18 @@ const allScenarios = [
     server: "bare",
     note: "Worker -> RPC on a SQLite DO -> 1 read + 1 write; a different, already created object per request",
     headers: {},
-    async prepare(bare, count) {
-      const prefix = `bench-${randomUUID()}`;
-      return inPool(count, PREP_CONCURRENCY, "create objects", async (i) => {
-        const object = `${prefix}-${i}`;
-        const result = await call(bare.base, "/", null, { object });
-        expectAnswer("bare touch", result, 200, (b) => b.n === 1);
-        return object;
-      });
-    },
+    prepare: (bare, count) => bareObjects(bare, count),
     build: (object) => ({ path: "/", body: { object } }),
+    expected: (body) => body.includes('"n":2'),
+  },
+  {
+    id: "bare-do-call",
+    label: "bare DO + a call on a 2nd object",
+    server: "bare",
+    note: "the floor, and after its write one call (not awaited) on one shared second object, which reads and writes a row: what any delivery of each receipt to another object costs at least",
+    headers: {},
+    prepare: (bare, count) => bareObjects(bare, count),
+    build: (object) => ({ path: "/", body: { object, next: "bench-second-object" } }),
     expected: (body) => body.includes('"n":2'),
   },
   {
@@ -274,6 +276,17 @@ const allScenarios = [
     expected: (body) => body.includes('"capability":"ey') && body.includes('"stage":"pay"'),
   },
 ];
+
+/** `count` bare objects, each created (touched once) beforehand, as redeem's sequences are started. */
+function bareObjects(bare, count) {
+  const prefix = `bench-${randomUUID()}`;
+  return inPool(count, PREP_CONCURRENCY, "create objects", async (i) => {
+    const object = `${prefix}-${i}`;
+    const result = await call(bare.base, "/", null, { object });
+    expectAnswer("bare touch", result, 200, (b) => b.n === 1);
+    return object;
+  });
+}
 
 const only = flags.only?.split(",").map((id) => id.trim());
 const unknown = only?.filter((id) => !allScenarios.some((s) => s.id === id)) ?? [];
@@ -557,6 +570,11 @@ async function main() {
         return [`${id}ThroughputOverFloor`, row && floor ? Math.round((row.reqPerSec / floor.reqPerSec) * 100) / 100 : null];
       }),
     ),
+    // The floor of a decision that tells one more object (redeem: the actor's analyst).
+    oneCallThroughputOverFloor: (() => {
+      const row = rows.find((r) => r.id === "bare-do-call");
+      return row && floor ? Math.round((row.reqPerSec / floor.reqPerSec) * 100) / 100 : null;
+    })(),
     ...Object.fromEntries(
       ["redeem", "advance", "approve"].map((id) => {
         const row = rows.find((r) => r.id === id);
@@ -573,7 +591,8 @@ async function main() {
   console.log(table(rows, floor));
   console.log(
     `\nthroughput ÷ floor: redeem ${ratios.redeemThroughputOverFloor}x, advance ${ratios.advanceThroughputOverFloor}x, approve ${ratios.approveThroughputOverFloor}x` +
-      `; CPU beyond the floor: redeem ${ratios.redeemCpuMicrosBeyondFloor} µs, advance ${ratios.advanceCpuMicrosBeyondFloor} µs, approve ${ratios.approveCpuMicrosBeyondFloor} µs per request`,
+      `; CPU beyond the floor: redeem ${ratios.redeemCpuMicrosBeyondFloor} µs, advance ${ratios.advanceCpuMicrosBeyondFloor} µs, approve ${ratios.approveCpuMicrosBeyondFloor} µs per request` +
+      (ratios.oneCallThroughputOverFloor === null ? "" : `; the floor with one call on a second object: ${ratios.oneCallThroughputOverFloor}x`),
   );
   console.log(
     "latency: client-side per request, over every answer of every round; req/s: answers / time from first request to last answer;\n" +
