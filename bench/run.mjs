@@ -557,6 +557,10 @@ async function main() {
     const row = rows.find((r) => r.id === id);
     return row && floor ? Math.round((row.latencyMs[p] / floor.latencyMs[p]) * 100) / 100 : null;
   };
+  const throughputOverFloor = (id) => {
+    const row = rows.find((r) => r.id === id);
+    return row && floor ? Math.round((row.reqPerSec / floor.reqPerSec) * 100) / 100 : null;
+  };
   const ratios = {
     redeemP50OverFloorP50: ratio("redeem", "p50"),
     advanceP50OverFloorP50: ratio("advance", "p50"),
@@ -564,17 +568,9 @@ async function main() {
     advanceP99OverFloorP99: ratio("advance", "p99"),
     approveP50OverFloorP50: ratio("approve", "p50"),
     approveP99OverFloorP99: ratio("approve", "p99"),
-    ...Object.fromEntries(
-      ["redeem", "advance", "approve"].map((id) => {
-        const row = rows.find((r) => r.id === id);
-        return [`${id}ThroughputOverFloor`, row && floor ? Math.round((row.reqPerSec / floor.reqPerSec) * 100) / 100 : null];
-      }),
-    ),
+    ...Object.fromEntries(["redeem", "advance", "approve"].map((id) => [`${id}ThroughputOverFloor`, throughputOverFloor(id)])),
     // The floor of a decision that tells one more object (redeem: the actor's analyst).
-    oneCallThroughputOverFloor: (() => {
-      const row = rows.find((r) => r.id === "bare-do-call");
-      return row && floor ? Math.round((row.reqPerSec / floor.reqPerSec) * 100) / 100 : null;
-    })(),
+    oneCallThroughputOverFloor: throughputOverFloor("bare-do-call"),
     ...Object.fromEntries(
       ["redeem", "advance", "approve"].map((id) => {
         const row = rows.find((r) => r.id === id);
