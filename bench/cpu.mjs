@@ -25,21 +25,59 @@ function processes() {
   return out;
 }
 
-/** CPU milliseconds used so far by the process tree under `rootPid`, split into workerd and the rest (wrangler, npx). */
-export function treeCpu(rootPid) {
+/** The processes of the tree under `rootPid` (itself included). */
+function tree(rootPid) {
   const all = processes();
   const children = new Map();
   for (const p of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p]);
-  const result = { workerdMs: 0, otherMs: 0 };
+  const found = [];
   const stack = [...(children.get(rootPid) ?? []), ...all.filter((p) => p.pid === rootPid)];
   const seen = new Set();
   while (stack.length > 0) {
     const p = stack.pop();
     if (seen.has(p.pid)) continue;
     seen.add(p.pid);
+    found.push(p);
+    stack.push(...(children.get(p.pid) ?? []));
+  }
+  return found;
+}
+
+/** The pids of the tree's processes whose name starts with `comm`. */
+export function treePids(rootPid, comm) {
+  return tree(rootPid)
+    .filter((p) => p.comm.startsWith(comm))
+    .map((p) => String(p.pid));
+}
+
+/** CPU milliseconds used so far by the process tree under `rootPid`, split into workerd and the rest (wrangler, npx). */
+export function treeCpu(rootPid) {
+  const result = { workerdMs: 0, otherMs: 0 };
+  for (const p of tree(rootPid)) {
     if (p.comm.startsWith("workerd")) result.workerdMs += p.ms;
     else result.otherMs += p.ms;
-    stack.push(...(children.get(p.pid) ?? []));
+  }
+  return result;
+}
+
+/**
+ * Writes so far by the tree's workerd processes, from /proc/<pid>/io: write system calls
+ * (`syscw`, SQLite's page writes among them) and bytes handed to them (`wchar`). Under
+ * `wrangler dev` they run on the thread that runs the Worker and its objects, so a
+ * decision's writes cost throughput beyond what its CPU time shows. Zeros where the
+ * counters cannot be read (not Linux, or another user's processes).
+ */
+export function treeWrites(rootPid) {
+  const result = { calls: 0, bytes: 0 };
+  for (const p of tree(rootPid)) {
+    if (!p.comm.startsWith("workerd")) continue;
+    try {
+      const io = readFileSync(`/proc/${p.pid}/io`, "utf8");
+      result.calls += Number(/^syscw: (\d+)$/m.exec(io)?.[1] ?? 0);
+      result.bytes += Number(/^wchar: (\d+)$/m.exec(io)?.[1] ?? 0);
+    } catch {
+      // gone meanwhile, or not readable
+    }
   }
   return result;
 }

@@ -19,7 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { settle, treeCpu } from "./cpu.mjs";
+import { settle, treeCpu, treeWrites } from "./cpu.mjs";
 import { CANARY_ARGS, KEY, PREP_CONCURRENCY, attestation, awaitingApproval, call, expectAnswer, inPool, startSequences } from "./prepare.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -37,6 +37,7 @@ const { values: flags } = parseArgs({
     "keep-state": { type: "boolean", default: false },
     only: { type: "string" },
     trail: { type: "string" },
+    "local-observability": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -51,6 +52,9 @@ if (flags.help) {
   --keep-state         keep the temporary state and server logs
   --trail S            wait S more seconds after each scenario's requests before reading the CPU
                        counters, so work they leave for later (an alarm) is counted (default 0)
+  --local-observability on|off
+                       wrangler dev's local trace collector for both servers (env
+                       BENCH_LOCAL_OBSERVABILITY; default on, as \`wrangler dev\` runs it)
   --only IDS           these scenarios only (comma-separated: bare-do-call, bare-do-hot, redeem, advance, approve),
                        beside the floor, which every run measures`);
   process.exit(0);
@@ -72,6 +76,15 @@ const REQUESTS = intOption("requests", "BENCH_REQUESTS", 2000, CONNECTIONS * ROU
 const WARMUP = intOption("warmup", "BENCH_WARMUP", 200, 0);
 const STARTUP_TIMEOUT_S = intOption("startup-timeout", "BENCH_STARTUP_TIMEOUT", 120, 1);
 const TRAIL_S = intOption("trail", "BENCH_TRAIL", 0, 0);
+// wrangler dev (4.15x) runs a local trace collector by default (X_LOCAL_OBSERVABILITY): every
+// span of the Worker and its objects (each SQL statement, each call) becomes a tail event that
+// it stores in SQLite, in the same process. Production has nothing like it; `off` measures
+// both servers without it, to see what it costs (README, "Under sustained load").
+const LOCAL_OBSERVABILITY = flags["local-observability"] ?? process.env.BENCH_LOCAL_OBSERVABILITY ?? "on";
+if (LOCAL_OBSERVABILITY !== "on" && LOCAL_OBSERVABILITY !== "off") {
+  console.error(`--local-observability / BENCH_LOCAL_OBSERVABILITY must be on or off (got ${LOCAL_OBSERVABILITY})`);
+  process.exit(2);
+}
 if (WARMUP > 0 && WARMUP < CONNECTIONS) {
   console.error(`--warmup must be 0 or >= --connections (${CONNECTIONS})`);
   process.exit(2);
@@ -86,6 +99,7 @@ const servers = [];
 const childEnv = {
   ...process.env,
   WRANGLER_SEND_METRICS: "false",
+  X_LOCAL_OBSERVABILITY: LOCAL_OBSERVABILITY === "on" ? "true" : "false",
   // npm scripts already put the bundled Node 22 first; `node bench/run.mjs` may not.
   PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH ?? ""}`,
 };
@@ -402,6 +416,11 @@ function summarize(scenario, runs) {
       workerd: Math.round((sum((run) => run.cpu.workerdMs) * 1000) / latencies.length),
       other: Math.round((sum((run) => run.cpu.otherMs) * 1000) / latencies.length),
     },
+    // Write system calls and bytes of workerd per answered request, counted like the CPU.
+    writesPerRequest: {
+      calls: Math.round((sum((run) => run.writes.calls) / latencies.length) * 10) / 10,
+      kib: Math.round((sum((run) => run.writes.bytes) / 1024 / latencies.length) * 10) / 10,
+    },
     prepSeconds: Math.round(sum((run) => run.prepSeconds) * 10) / 10,
     rounds: runs.map((run) => ({
       answered: run.latencies.length,
@@ -409,6 +428,7 @@ function summarize(scenario, runs) {
       reqPerSec: Math.round((run.latencies.length / run.seconds) * 10) / 10,
       latencyMs: latencySummary(run.latencies),
       cpu: run.cpu,
+      writes: run.writes,
       prepSeconds: Math.round(run.prepSeconds * 10) / 10,
       // autocannon's own summary (whole-millisecond histogram of 2xx answers only,
       // per-second request samples), kept for cross-checking.
@@ -429,7 +449,7 @@ function summarize(scenario, runs) {
 // ---------------------------------------------------------------- report
 
 function table(rows, floor) {
-  const header = ["scenario", "requests", "non-2xx", "bad body", "req/s", "req/s ÷ floor", "p50 ms", "p99 ms", "p50 / floor", "CPU µs/req", "CPU beyond floor"];
+  const header = ["scenario", "requests", "non-2xx", "bad body", "req/s", "req/s ÷ floor", "p50 ms", "p99 ms", "p50 / floor", "CPU µs/req", "CPU beyond floor", "writes/req", "KiB/req"];
   if (ROUNDS > 1) header.push("p50 ms by round", "last ÷ first");
   const fmt = (x, digits = 2) => (x === null || x === undefined ? "-" : x.toFixed(digits));
   const lines = rows.map((r) => [
@@ -444,6 +464,8 @@ function table(rows, floor) {
     floor ? `${fmt(r.latencyMs.p50 / floor.latencyMs.p50, 1)}x` : "-",
     String(r.cpuMicrosPerRequest.workerd),
     floor ? String(r.cpuMicrosPerRequest.workerd - floor.cpuMicrosPerRequest.workerd) : "-",
+    fmt(r.writesPerRequest.calls, 1),
+    fmt(r.writesPerRequest.kib, 1),
     ...(ROUNDS > 1
       ? [
           r.rounds.map((round) => fmt(round.latencyMs.p50, 1)).join(" / "),
@@ -533,19 +555,23 @@ async function main() {
       const settledMs = await settle(server.child.pid, { maxMs: PREP_SETTLE_MAX_MS });
       if (settledMs > 1000) console.error(`  settled: ${(settledMs / 1000).toFixed(1)} s for the preparation's deferred work`);
       const cpuBefore = treeCpu(server.child.pid);
+      const writesBefore = treeWrites(server.child.pid);
       const run = await fire(server, scenario, items.slice(warmup));
       // Work due later than the settle sees (an alarm 30 s on) is counted only with --trail.
       if (TRAIL_S > 0) await new Promise((resolve) => setTimeout(resolve, TRAIL_S * 1000));
       await settle(server.child.pid);
       const cpuAfter = treeCpu(server.child.pid);
+      const writesAfter = treeWrites(server.child.pid);
       run.cpu = { workerdMs: cpuAfter.workerdMs - cpuBefore.workerdMs, otherMs: cpuAfter.otherMs - cpuBefore.otherMs };
+      run.writes = { calls: writesAfter.calls - writesBefore.calls, bytes: writesAfter.bytes - writesBefore.bytes };
       run.prepSeconds = prepSeconds;
       runs.get(scenario.id).push(run);
       const { p50, p99 } = latencySummary(run.latencies);
       const bad = run.result.non2xx + run.result.errors + run.unexpected;
       console.error(
         `  measured: ${run.latencies.length} in ${run.seconds.toFixed(1)} s, p50 ${p50} ms, p99 ${p99} ms, ` +
-          `workerd CPU ${Math.round((run.cpu.workerdMs * 1000) / run.latencies.length)} µs/req` +
+          `workerd CPU ${Math.round((run.cpu.workerdMs * 1000) / run.latencies.length)} µs/req, ` +
+          `${(run.writes.calls / run.latencies.length).toFixed(1)} writes/req` +
           (bad ? `, ${bad} FAILED: ${run.samples[0] ?? ""}` : ""),
       );
     }
@@ -569,6 +595,7 @@ async function main() {
     approveP50OverFloorP50: ratio("approve", "p50"),
     approveP99OverFloorP99: ratio("approve", "p99"),
     ...Object.fromEntries(["redeem", "advance", "approve"].map((id) => [`${id}ThroughputOverFloor`, throughputOverFloor(id)])),
+    writesPerRequest: Object.fromEntries(rows.map((r) => [r.id, r.writesPerRequest.calls])),
     // The floor of a decision that tells one more object (redeem: the actor's analyst).
     oneCallThroughputOverFloor: throughputOverFloor("bare-do-call"),
     ...Object.fromEntries(
@@ -592,7 +619,9 @@ async function main() {
   );
   console.log(
     "latency: client-side per request, over every answer of every round; req/s: answers / time from first request to last answer;\n" +
-      "CPU: user + system time of the server's workerd processes over the measured requests and the work they left behind, per answer",
+      "CPU: user + system time of the server's workerd processes over the measured requests and the work they left behind, per answer;\n" +
+      "writes: write system calls of those processes (SQLite's page writes, sockets) and the bytes they carried, per answer, counted alike;\n" +
+      `wrangler dev's local trace collector: ${LOCAL_OBSERVABILITY} (--local-observability)`,
   );
   for (const [name, lines] of Object.entries(warnings)) {
     if (lines.length > 0) console.log(`\nWARNING: the ${name} server log has suspicious lines:\n  ${lines.join("\n  ")}`);
@@ -600,7 +629,7 @@ async function main() {
 
   const report = {
     startedAt: startedAt.toISOString(),
-    config: { requests: REQUESTS, warmup: WARMUP, connections: CONNECTIONS, rounds: ROUNDS, prepConcurrency: PREP_CONCURRENCY },
+    config: { requests: REQUESTS, warmup: WARMUP, connections: CONNECTIONS, rounds: ROUNDS, prepConcurrency: PREP_CONCURRENCY, localObservability: LOCAL_OBSERVABILITY },
     environment: {
       node: process.version,
       platform: `${platform()} ${release()} ${arch()}`,
