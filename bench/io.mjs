@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench:io -- [--scenario redeem|bare] [--requests 300] [--local-observability on|off]`:
+// `npm run bench:io -- [--scenario redeem|bare] [--requests 300] [--local-observability on|off] [--age 2]`:
 // what one request makes `wrangler dev` write, by file: page writes (pwrite64), fsyncs, file
 // openings and deletions per request, grouped by the Durable Object class whose SQLite file it
 // is (one file per object, plus each class's alarm metadata) and by kind (database, WAL,
@@ -10,6 +10,7 @@
 // throughput beyond its CPU time (`npm run bench` counts write calls per request too).
 //
 // `bare` is the floor of `npm run bench` (bench/bare/): one object, one row read and written.
+// `--age S`: seconds between the preparation and the measured requests (default 2).
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,9 +25,12 @@ const { values: flags } = parseArgs({
     scenario: { type: "string", default: "redeem" },
     requests: { type: "string", default: "300" },
     "local-observability": { type: "string", default: "on" },
+    age: { type: "string", default: "2" },
   },
 });
 const REQUESTS = Number(flags.requests);
+const AGE_S = Number(flags.age);
+if (!Number.isFinite(AGE_S) || AGE_S < 0) throw new Error("--age must be a number of seconds >= 0");
 if (!Number.isInteger(REQUESTS) || REQUESTS < 10) throw new Error("--requests must be an integer >= 10");
 if (!["redeem", "bare"].includes(flags.scenario)) throw new Error("--scenario must be redeem or bare");
 if (!["on", "off"].includes(flags["local-observability"])) throw new Error("--local-observability must be on or off");
@@ -62,7 +66,9 @@ const trace = join(workdir, "strace.txt");
 try {
   await pool(await prepare(50), 10, (f) => f()); // warm the isolate
   const requests = await prepare(REQUESTS);
-  await sleep(2000); // the preparation's deferred deliveries
+  // The preparation's deferred deliveries; and an idle object is evicted after a while, so the
+  // age of the objects when they are measured decides whether each request opens its object.
+  await sleep(AGE_S * 1000);
   const pids = treePids(server.child.pid, "workerd");
   if (pids.length === 0) throw new Error("no workerd process under wrangler dev");
   const tracer = spawn("strace", ["-f", "-y", "-o", trace, "-e", "trace=pwrite64,fsync,fdatasync,openat,unlinkat", ...pids.flatMap((p) => ["-p", p])], { stdio: "ignore" });
@@ -108,7 +114,7 @@ function report(text) {
   }
   const rows = [...counts.entries()].sort((a, b) => b[1].calls - a[1].calls);
   const per = (x) => (x / REQUESTS).toFixed(2).padStart(7);
-  console.log(`bench:io ${flags.scenario}: ${REQUESTS} requests, wrangler dev's local trace collector ${flags["local-observability"]}; per request:`);
+  console.log(`bench:io ${flags.scenario}: ${REQUESTS} requests to objects prepared ${AGE_S} s before, wrangler dev's local trace collector ${flags["local-observability"]}; per request:`);
   console.log(`${"calls".padStart(7)} ${"KiB".padStart(7)}  call and file`);
   for (const [key, { calls, bytes }] of rows.filter(([, v]) => v.calls / REQUESTS >= 0.05)) console.log(`${per(calls)} ${per(bytes / 1024)}  ${key}`);
   const total = (call) => rows.filter(([k]) => k.startsWith(`${call} `)).reduce((s, [, v]) => s + v.calls, 0);

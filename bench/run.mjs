@@ -38,6 +38,7 @@ const { values: flags } = parseArgs({
     only: { type: "string" },
     trail: { type: "string" },
     "local-observability": { type: "string" },
+    age: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -52,6 +53,9 @@ if (flags.help) {
   --keep-state         keep the temporary state and server logs
   --trail S            wait S more seconds after each scenario's requests before reading the CPU
                        counters, so work they leave for later (an alarm) is counted (default 0)
+  --age S              measure objects idle for at least S seconds since their preparation
+                       (env BENCH_AGE, default 15: older than wrangler dev keeps an idle object,
+                       about 10 s, so every scenario reaches evicted objects alike; 0: no wait)
   --local-observability on|off
                        wrangler dev's local trace collector for both servers (env
                        BENCH_LOCAL_OBSERVABILITY; default on, as \`wrangler dev\` runs it)
@@ -76,6 +80,11 @@ const REQUESTS = intOption("requests", "BENCH_REQUESTS", 2000, CONNECTIONS * ROU
 const WARMUP = intOption("warmup", "BENCH_WARMUP", 200, 0);
 const STARTUP_TIMEOUT_S = intOption("startup-timeout", "BENCH_STARTUP_TIMEOUT", 120, 1);
 const TRAIL_S = intOption("trail", "BENCH_TRAIL", 0, 0);
+// wrangler dev evicts an object idle for about 10 s. Without a wait, a scenario whose
+// preparation is quick (the floor: 1,000 objects in a few seconds) measures objects still in
+// memory while one whose preparation takes half a minute (redeem's sequences) measures mostly
+// evicted ones, which each request must open again (its files, its schema): not like for like.
+const AGE_S = intOption("age", "BENCH_AGE", 15, 0);
 // wrangler dev (4.15x) runs a local trace collector by default (X_LOCAL_OBSERVABILITY): every
 // span of the Worker and its objects (each SQL statement, each call) becomes a tail event that
 // it stores in SQLite, in the same process. Production has nothing like it; `off` measures
@@ -542,7 +551,8 @@ async function main() {
       console.error(`\n${scenario.label}${ROUNDS > 1 ? `, round ${round + 1}/${ROUNDS}` : ""}`);
       const prepStarted = performance.now();
       const items = await scenario.prepare(server, warmup + count);
-      const prepSeconds = (performance.now() - prepStarted) / 1000;
+      const preparedAt = performance.now();
+      const prepSeconds = (preparedAt - prepStarted) / 1000;
       if (warmup > 0) {
         const warm = await fire(server, scenario, items.slice(0, warmup));
         const bad = warm.result.non2xx + warm.result.errors + warm.unexpected;
@@ -554,6 +564,8 @@ async function main() {
       // behind it, which may take longer than the default wait).
       const settledMs = await settle(server.child.pid, { maxMs: PREP_SETTLE_MAX_MS });
       if (settledMs > 1000) console.error(`  settled: ${(settledMs / 1000).toFixed(1)} s for the preparation's deferred work`);
+      const young = AGE_S * 1000 - (performance.now() - preparedAt);
+      if (young > 0) await sleep(young);
       const cpuBefore = treeCpu(server.child.pid);
       const writesBefore = treeWrites(server.child.pid);
       const run = await fire(server, scenario, items.slice(warmup));
@@ -621,7 +633,7 @@ async function main() {
     "latency: client-side per request, over every answer of every round; req/s: answers / time from first request to last answer;\n" +
       "CPU: user + system time of the server's workerd processes over the measured requests and the work they left behind, per answer;\n" +
       "writes: write system calls of those processes (SQLite's page writes, sockets) and the bytes they carried, per answer, counted alike;\n" +
-      `wrangler dev's local trace collector: ${LOCAL_OBSERVABILITY} (--local-observability)`,
+      `objects idle at least ${AGE_S} s before they are measured (--age); wrangler dev's local trace collector: ${LOCAL_OBSERVABILITY} (--local-observability)`,
   );
   for (const [name, lines] of Object.entries(warnings)) {
     if (lines.length > 0) console.log(`\nWARNING: the ${name} server log has suspicious lines:\n  ${lines.join("\n  ")}`);
@@ -629,7 +641,15 @@ async function main() {
 
   const report = {
     startedAt: startedAt.toISOString(),
-    config: { requests: REQUESTS, warmup: WARMUP, connections: CONNECTIONS, rounds: ROUNDS, prepConcurrency: PREP_CONCURRENCY, localObservability: LOCAL_OBSERVABILITY },
+    config: {
+      requests: REQUESTS,
+      warmup: WARMUP,
+      connections: CONNECTIONS,
+      rounds: ROUNDS,
+      prepConcurrency: PREP_CONCURRENCY,
+      localObservability: LOCAL_OBSERVABILITY,
+      objectAgeSeconds: AGE_S,
+    },
     environment: {
       node: process.version,
       platform: `${platform()} ${release()} ${arch()}`,
