@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { treePids } from "./cpu.mjs";
 import { ROOT, freePort, killGroup, pool, sleep, startServer } from "./chaos/lib.mjs";
-import { CANARY_ARGS, KEY, call, startSequences } from "./prepare.mjs";
+import { CANARY_ARGS, KEY, bareObjects, call, startSequences } from "./prepare.mjs";
 
 const { values: flags } = parseArgs({
   options: {
@@ -42,6 +42,17 @@ try {
 }
 process.env.X_LOCAL_OBSERVABILITY = flags["local-observability"] === "on" ? "true" : "false";
 
+// A file's role, by its name: the first rule that matches. Defined above the top-level await
+// below, which reports before the rest of the module is evaluated.
+const KINDS = [
+  [(file) => file.startsWith("etilqs_"), "temporary file"],
+  [(file) => file.startsWith("metadata.sqlite") && file.endsWith("-wal"), "alarm metadata WAL"],
+  [(file) => file.startsWith("metadata.sqlite"), "alarm metadata"],
+  [(file) => file.endsWith("-wal"), "object WAL"],
+  [(file) => file.endsWith("-shm"), "object shared memory"],
+  [(file) => file.endsWith(".sqlite"), "object database"],
+];
+
 const workdir = mkdtempSync(join(tmpdir(), "baton-io-"));
 const bare = flags.scenario === "bare";
 const server = await startServer({
@@ -53,11 +64,7 @@ const server = await startServer({
 
 /** Prepared requests, as `npm run bench` prepares them: a fresh sequence (or a created object) each. */
 async function prepare(count) {
-  if (bare) {
-    const names = Array.from({ length: count }, (_, i) => `io-${process.pid}-${Date.now()}-${i}`);
-    await pool(names, 10, (object) => call(server.base, "/", null, { object }));
-    return names.map((object) => () => call(server.base, "/", null, { object }));
-  }
+  if (bare) return (await bareObjects(server, count)).map((object) => () => call(server.base, "/", null, { object }));
   const sequences = await startSequences(server, count);
   return sequences.map(({ capability }) => () => call(server.base, "/v1/redeem", KEY.deployer, { token: capability, action: "deploy.canary", args: CANARY_ARGS }));
 }
@@ -109,7 +116,7 @@ function report(text) {
       add(synced[1], synced[2], 0);
       continue;
     }
-    const named = /(openat|unlinkat)\([^"]*"([^"]+)", [^)]*\) = (\d+|0)/.exec(line);
+    const named = /(openat|unlinkat)\([^"]*"([^"]+)", [^)]*\) = \d+/.exec(line);
     if (named) add(named[1] === "openat" ? "open" : "unlink", named[2], 0);
   }
   const rows = [...counts.entries()].sort((a, b) => b[1].calls - a[1].calls);
@@ -125,17 +132,6 @@ function report(text) {
 function where(path) {
   const parts = path.split("/");
   const file = parts.at(-1) ?? path;
-  const owner = /^etilqs_/.test(file) ? "SQLite" : (parts.at(-2) ?? "?").replace(/^baton-/, "");
-  const kind = /^etilqs_/.test(file)
-    ? "temporary file"
-    : file.startsWith("metadata.sqlite")
-      ? `alarm metadata${file.endsWith("-wal") ? " WAL" : ""}`
-      : file.endsWith("-wal")
-        ? "object WAL"
-        : file.endsWith("-shm")
-          ? "object shared memory"
-          : file.endsWith(".sqlite")
-            ? "object database"
-            : file;
-  return `${owner} ${kind}`;
+  const owner = file.startsWith("etilqs_") ? "SQLite" : (parts.at(-2) ?? "?").replace(/^baton-/, "");
+  return `${owner} ${KINDS.find(([matches]) => matches(file))?.[1] ?? file}`;
 }

@@ -63,6 +63,17 @@ export function expectAnswer(what, result, status, check) {
   }
 }
 
+/** `count` bare objects, each created (touched once) beforehand, as redeem's sequences are started. */
+export function bareObjects(bare, count) {
+  const prefix = `bench-${randomUUID()}`;
+  return inPool(count, PREP_CONCURRENCY, "create objects", async (i) => {
+    const object = `${prefix}-${i}`;
+    const result = await call(bare.base, "/", null, { object });
+    expectAnswer("bare touch", result, 200, (b) => b.n === 1);
+    return object;
+  });
+}
+
 export async function startSequences(baton, count) {
   return inPool(count, PREP_CONCURRENCY, "start sequences", async () => {
     const result = await call(baton.base, "/v1/sequences", KEY.orchestrator, {

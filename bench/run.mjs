@@ -10,7 +10,6 @@
 // attestations, fires them with autocannon, prints a table, writes bench/results/<ts>.json
 // and stops both servers (also on error and Ctrl-C).
 import { execFileSync, spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { arch, cpus, platform, release, tmpdir, totalmem } from "node:os";
@@ -20,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { settle, treeCpu, treeWrites } from "./cpu.mjs";
-import { CANARY_ARGS, KEY, PREP_CONCURRENCY, attestation, awaitingApproval, call, expectAnswer, inPool, startSequences } from "./prepare.mjs";
+import { CANARY_ARGS, KEY, PREP_CONCURRENCY, attestation, awaitingApproval, bareObjects, call, expectAnswer, inPool, startSequences } from "./prepare.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = join(ROOT, "bench");
@@ -299,17 +298,6 @@ const allScenarios = [
     expected: (body) => body.includes('"capability":"ey') && body.includes('"stage":"pay"'),
   },
 ];
-
-/** `count` bare objects, each created (touched once) beforehand, as redeem's sequences are started. */
-function bareObjects(bare, count) {
-  const prefix = `bench-${randomUUID()}`;
-  return inPool(count, PREP_CONCURRENCY, "create objects", async (i) => {
-    const object = `${prefix}-${i}`;
-    const result = await call(bare.base, "/", null, { object });
-    expectAnswer("bare touch", result, 200, (b) => b.n === 1);
-    return object;
-  });
-}
 
 const only = flags.only?.split(",").map((id) => id.trim());
 const unknown = only?.filter((id) => !allScenarios.some((s) => s.id === id)) ?? [];
@@ -607,7 +595,6 @@ async function main() {
     approveP50OverFloorP50: ratio("approve", "p50"),
     approveP99OverFloorP99: ratio("approve", "p99"),
     ...Object.fromEntries(["redeem", "advance", "approve"].map((id) => [`${id}ThroughputOverFloor`, throughputOverFloor(id)])),
-    writesPerRequest: Object.fromEntries(rows.map((r) => [r.id, r.writesPerRequest.calls])),
     // The floor of a decision that tells one more object (redeem: the actor's analyst).
     oneCallThroughputOverFloor: throughputOverFloor("bare-do-call"),
     ...Object.fromEntries(

@@ -60,9 +60,11 @@ for (let i = 0; i < TOKENS; i++) {
 
 const verifier = createVerifier({ issuer: ISSUER, audience: "deployer", jwks });
 const keySet = createLocalJWKSet(jwks);
+const BATON = "baton verify (offline, full)";
+const JOSE = "jose jwtVerify (signature + iss/aud/exp)";
 const scenarios = {
-  "baton verify (offline, full)": (token) => verifier.verify(token, { action: "deploy.canary", args }),
-  "jose jwtVerify (signature + iss/aud/exp)": (token) => jwtVerify(token, keySet, { issuer: ISSUER, audience: "deployer" }),
+  [BATON]: (token) => verifier.verify(token, { action: "deploy.canary", args }),
+  [JOSE]: (token) => jwtVerify(token, keySet, { issuer: ISSUER, audience: "deployer" }),
 };
 
 // Warm up both (JIT, key import, CEL plan). Then, in each round, the two take turns over
@@ -89,7 +91,7 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(`verifier bench: ${TOKENS} tokens x ${ROUNDS} rounds, one thread, Node ${process.versions.node}\n`);
-const floor = median(results["jose jwtVerify (signature + iss/aud/exp)"]);
+const floor = median(results[JOSE]);
 for (const [name, rates] of Object.entries(results)) {
   const m = median(rates);
   console.log(
@@ -97,6 +99,5 @@ for (const [name, rates] of Object.entries(results)) {
   );
 }
 // Each round's own ratio (both measured over the same blocks), and their median: the figure to quote.
-const jose = results["jose jwtVerify (signature + iss/aud/exp)"];
-const perRound = results["baton verify (offline, full)"].map((rate, i) => rate / jose[i]);
+const perRound = results[BATON].map((rate, i) => rate / results[JOSE][i]);
 console.log(`\nbaton ÷ jose per round: ${perRound.map((r) => r.toFixed(2)).join(" / ")}; median ${median(perRound).toFixed(2)}x`);
