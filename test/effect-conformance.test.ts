@@ -74,7 +74,7 @@ function comparable(state: LedgerState) {
 }
 
 describe("one effect interpreter: the SQL store and the in-memory fold agree", () => {
-  it("random effect histories leave equal states through LedgerStore.commit + state() and applyEffects", async () => {
+  it("random effect histories leave equal states through LedgerStore.commit + snapshot() and applyEffects", async () => {
     await fc.assert(
       fc.asyncProperty(history, async (decisions) => {
         const stub = env.SEQUENCES.get(env.SEQUENCES.idFromName(`effect-conformance-${objects++}`));
@@ -116,9 +116,9 @@ describe("one effect interpreter: the SQL store and the in-memory fold agree", (
               n++;
               folded = { ...applyEffects(folded, effects, spent), nonceUsed: folded.nonceUsed };
             }
-            const stored = store.load();
-            if (!stored) throw new Error("the sequence was not created");
-            const live = store.state(stored);
+            const snapshot = store.snapshot();
+            if (!snapshot) throw new Error("the sequence was not created");
+            const { stored, state: live } = snapshot;
             expect(comparable(live)).toEqual(comparable(folded));
             for (const kind of KINDS) {
               for (const jti of JTIS) expect(live.nonceUsed(kind, jti), `${kind} ${jti}`).toBe(spent.has(nonceKey(kind, jti)));
@@ -126,7 +126,7 @@ describe("one effect interpreter: the SQL store and the in-memory fold agree", (
             // The token stored for re-delivery is the one of the capability the effects left current.
             if (folded.capability) expect(stored.capability?.token).toMatch(/^token-/);
             else expect(stored.capability).toBeNull();
-            expect(store.head()).toEqual(n === 0 ? null : { n: n - 1, hash: `h${n - 1}` });
+            expect(snapshot.head).toEqual(n === 0 ? null : { n: n - 1, hash: `h${n - 1}` });
           }
         });
       }),

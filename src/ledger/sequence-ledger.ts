@@ -6,7 +6,7 @@ import type { CompiledWorkflow } from "../policy/compile.js";
 import { decide } from "../policy/decide.js";
 import { exchangeProblem } from "../policy/exchange.js";
 import { initialState } from "../policy/fold.js";
-import type { AncestorStanding, CapabilityClaims, LedgerRequest, LedgerState } from "../policy/types.js";
+import type { AncestorStanding, CapabilityClaims, LedgerRequest, LedgerState, SequenceRecord } from "../policy/types.js";
 import type { Keyring } from "../tokens/keys.js";
 import { loadKeyring } from "../config/keyring.js";
 import { isActivity, receiptHash, signHead, signReceipt } from "../tokens/receipt.js";
@@ -39,7 +39,7 @@ import { receiptClaims } from "./receipt-claims.js";
 import { shadowOf } from "./shadow.js";
 import { withSignals } from "./signals.js";
 import { newSequence } from "./start.js";
-import { LedgerStore, type StoredSequence } from "./store.js";
+import { type Head, LedgerStore, type StoredSequence } from "./store.js";
 
 /** What a mutating call asks of `#mutate`: the request, and who may make it how. */
 interface MutationOptions {
@@ -63,6 +63,8 @@ interface MutationOptions {
 export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol {
   readonly #store: LedgerStore;
   readonly #outbox: OutboxRunner;
+  /** The sequence's record once this instance has read or written it (it never changes). */
+  #record: SequenceRecord | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -95,6 +97,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
         compiled,
         stored: { record, workflowDefinition: workflow.definition, capability: null },
         state: initialState(record, () => false),
+        head: null,
         request,
         caller,
         idempotency,
@@ -158,13 +161,13 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
   async describe(raw: unknown): Promise<LedgerAnswer> {
     const input = parseInput(DescribeInputSchema, raw);
     if (!input.ok) return input.answer;
-    const stored = this.#store.load();
-    const denied = this.#refuse(stored, input.value.caller, "describe");
-    if (denied || !stored) return denied ?? unknownSequence();
+    const snapshot = this.#store.snapshot();
+    const denied = this.#refuse(snapshot?.stored ?? null, input.value.caller, "describe");
+    if (denied || !snapshot) return denied ?? unknownSequence();
+    const { stored, head } = snapshot;
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     const compiled = await compiledWorkflow(stored.record.workflow, stored.workflowDefinition);
-    const state = await withApprovalDigest(compiled, this.#store.state(stored));
-    const head = this.#store.head();
+    const state = await withApprovalDigest(compiled, snapshot.state);
     const now = Date.now();
     const signedHead =
       head && (await signHead(keyring, { iss: config.issuer, seq: state.record.seq, n: head.n, hash: head.hash, at: now, sealed: state.status === "sealed" }));
@@ -182,22 +185,24 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
   }
 
   async standing(): Promise<AncestorStanding[]> {
-    const stored = this.#store.load();
-    if (!stored) return [{ sequence: this.ctx.id.toString(), stage: "", status: "unknown" }];
-    const state = this.#store.state(stored);
+    const snapshot = this.#store.snapshot();
+    if (!snapshot) return [{ sequence: this.ctx.id.toString(), stage: "", status: "unknown" }];
+    const { stored, state } = snapshot;
     return standingOf(this.env.SEQUENCES, await compiledWorkflow(stored.record.workflow, stored.workflowDefinition), state);
   }
 
   #mutate({ caller, request, operation, idempotency, presented }: MutationOptions): Promise<LedgerAnswer> {
     return runExclusive(this.ctx, this.env, async (config, keyring) => {
-      const stored = this.#store.load();
-      if (!stored) return unknownSequence();
+      const snapshot = this.#store.snapshot();
+      if (!snapshot) return unknownSequence();
+      const { stored, head } = snapshot;
+      this.#record = stored.record;
       const denied = operation && this.#refuse(stored, caller, operation);
       if (denied) return denied;
       const replayed = idempotency && replayedAnswer(this.#store, caller, idempotency);
       if (replayed) return replayed;
       const compiled = await compiledWorkflow(stored.record.workflow, stored.workflowDefinition);
-      const state = await withApprovalDigest(compiled, this.#store.state(stored));
+      const state = await withApprovalDigest(compiled, snapshot.state);
       const now = Date.now();
       const unfit = presented && exchangeProblem(compiled, state, presented);
       if (unfit) return refused(new BatonError(unfit.code, unfit.message, { details: unfit.details }));
@@ -208,7 +213,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
         if (stored.capability.exp + skew > now / 1000) return currentCapability(stored, stored.capability, state);
       }
       const consulted = await withLineage(this.env.SEQUENCES, state, await withSignals(this.env.ANALYSTS, compiled, state.record, request));
-      return this.#decideAndCommit({ config, keyring, compiled, stored, state, request: consulted, caller, idempotency, create: false, now });
+      return this.#decideAndCommit({ config, keyring, compiled, stored, state, head, request: consulted, caller, idempotency, create: false, now });
     });
   }
 
@@ -218,6 +223,8 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     compiled: CompiledWorkflow;
     stored: StoredSequence;
     state: LedgerState;
+    /** The chain's last receipt as the snapshot read it (the commit checks it has not moved). */
+    head: Head | null;
     request: LedgerRequest;
     caller: Caller;
     idempotency: Idempotency | undefined;
@@ -225,14 +232,13 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     now: number;
     promotedFrom?: string | undefined;
   }): Promise<LedgerAnswer> {
-    const { config, keyring, compiled, stored, state, request, now } = run;
+    const { config, keyring, compiled, stored, state, head, request, now } = run;
     const outcome = decide(compiled, state, request, now);
     // A sealed chain is closed: its last receipt is the seal, so refusals after it
     // are answered but not receipted (and no state can change).
     if (state.status === "sealed" && outcome.code) {
       return refused(new BatonError(outcome.code, outcome.message, { details: outcome.details }));
     }
-    const head = this.#store.head();
     // The candidate decides beside the enforced version, from the same inputs; it changes nothing but the receipt's `shadow`.
     const shadow = await shadowOf(config, { enforced: compiled, state, request, now, outcome });
     const claims = receiptClaims({ issuer: config.issuer, compiled, state, request, outcome, head, now, shadow, promotedFrom: run.promotedFrom });
@@ -259,6 +265,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
       now,
     });
     this.#outbox.committed({ n: claims.n, jws: receipt, activity: activity ? 1 : 0 });
+    this.#record = state.record;
     // The outbox is the chain itself: a run right after this commit hands new receipts to the
     // targets that want them (outbox-targets.ts), with an alarm standing by (outbox-runner.ts).
     if (outboxWants(config, claims, activity)) {
@@ -275,11 +282,12 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
   }
 
   async #outboxTargets() {
-    const stored = this.#store.load();
-    if (!stored) return null;
+    // The record does not change once written: the decision that committed just read it.
+    const record = this.#record ?? this.#store.load()?.record;
+    if (!record) return null;
     const [config, keyring] = await Promise.all([loadConfig(this.env), loadKeyring(this.env)]);
     const bindings = { analysts: this.env.ANALYSTS, index: this.env.SEQUENCE_INDEX, keyring, fetcher: (url: string, init: RequestInit) => fetch(url, init) };
-    return outboxTargets(config, stored.record, bindings);
+    return outboxTargets(config, record, bindings);
   }
 
   #refuse(stored: StoredSequence | null, caller: Caller, operation: SequenceOperation): LedgerAnswer | null {

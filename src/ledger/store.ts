@@ -60,80 +60,57 @@ export class LedgerStore {
   }
 
   load(): StoredSequence | null {
-    const row = this.#sql
-      .exec<{ record: string; workflow_definition: string; capability: string | null }>(
-        "SELECT record, workflow_definition, capability FROM sequence WHERE id = 1",
-      )
-      .toArray()[0];
+    return this.snapshot()?.stored ?? null;
+  }
+
+  /**
+   * The record, the current stage's ledger and the head, in one statement. Why one: on a
+   * sequence's object (usually opened cold for each decision) every statement is dear, and
+   * under `wrangler dev` each is also a span its trace collector stores; this used to be
+   * seven (the record, the stage row, uses, outcomes, approvals, evidence, the head).
+   */
+  snapshot(): { stored: StoredSequence; state: LedgerState; head: Head | null } | null {
+    const row = this.#sql.exec<SnapshotRow>(SNAPSHOT).toArray()[0];
     if (!row) return null;
-    return {
+    const stored: StoredSequence = {
       record: JSON.parse(row.record),
       workflowDefinition: row.workflow_definition,
       capability: row.capability === null ? null : JSON.parse(row.capability),
     };
-  }
-
-  /**
-   * The snapshot `decide()` reads; `nonceUsed` queries the UNIQUE index directly.
-   * `approvalDigest` is left null: the ledger derives it (hashing is async).
-   */
-  state(stored: StoredSequence): LedgerState {
-    const row = this.#sql
-      .exec<{ status: "active" | "sealed"; seal_reason: "completed" | "revoked" | null; stage: number; rejection: string | null }>(
-        "SELECT status, seal_reason, stage, rejection FROM sequence WHERE id = 1",
-      )
-      .one();
     const uses: number[] = [];
     const totals: number[] = [];
-    for (const use of this.#sql.exec<{ grant_index: number; used: number; total: number }>(
-      "SELECT grant_index, used, total FROM uses WHERE stage = ?",
-      row.stage,
-    )) {
-      uses[use.grant_index] = use.used;
-      totals[use.grant_index] = use.total;
+    for (const [grant, used, total] of JSON.parse(row.uses) as [number, number, number][]) {
+      uses[grant] = used;
+      totals[grant] = total;
     }
     for (let i = 0; i < uses.length; i++) {
       uses[i] ??= 0;
       totals[i] ??= 0;
     }
-    const outcomes = this.#sql
-      .exec<{ body: string }>("SELECT body FROM outcomes WHERE stage = ? ORDER BY position", row.stage)
-      .toArray()
-      .map((o) => JSON.parse(o.body) as AcceptedOutcome);
-    const approvals = this.#sql
-      .exec<{ body: string }>("SELECT body FROM approvals WHERE stage = ? ORDER BY approver", row.stage)
-      .toArray()
-      .map((a) => JSON.parse(a.body) as AcceptedApproval);
-    const evidence = this.#sql
-      .exec<{ body: string }>("SELECT body FROM evidence WHERE stage = ? ORDER BY position", row.stage)
-      .toArray()
-      .map((e) => JSON.parse(e.body) as AcceptedEvidence);
     const capability = stored.capability && {
       jti: stored.capability.jti,
       exp: stored.capability.exp,
       reissues: stored.capability.reissues,
     };
     const sql = this.#sql;
-    return {
+    const state: LedgerState = {
       record: stored.record,
       status: row.status,
       sealReason: row.seal_reason,
       stage: row.stage,
       uses,
       totals,
-      evidence,
-      outcomes,
-      approvals,
+      evidence: JSON.parse(row.evidence) as AcceptedEvidence[],
+      outcomes: JSON.parse(row.outcomes) as AcceptedOutcome[],
+      approvals: JSON.parse(row.approvals) as AcceptedApproval[],
       rejection: row.rejection === null ? null : JSON.parse(row.rejection),
       approvalDigest: null,
       capability,
       nonceUsed: (kind: NonceKind, jti: string) =>
         sql.exec("SELECT 1 FROM nonces WHERE kind = ? AND jti = ?", kind, jti).toArray().length > 0,
     };
-  }
-
-  head(): Head | null {
-    return this.#sql.exec<{ n: number; hash: string }>("SELECT n, hash FROM receipts ORDER BY n DESC LIMIT 1").toArray()[0] ?? null;
+    const head = row.head_n === null || row.head_hash === null ? null : { n: row.head_n, hash: row.head_hash };
+    return { stored, state, head };
   }
 
   /** The answer first given under an idempotency key, and the digest of the request it answered. */
@@ -169,8 +146,15 @@ export class LedgerStore {
           input.create.workflowDefinition,
         );
       }
-      const { stage } = sql.exec<{ stage: number }>("SELECT stage FROM sequence WHERE id = 1").one();
-      let current = stage;
+      // The stage, the head and the capability as this transaction sees them, in one statement.
+      const base = sql
+        .exec<{ stage: number; head: number | null; capability: string | null }>(
+          "SELECT stage, capability, (SELECT MAX(n) FROM receipts) AS head FROM sequence WHERE id = 1",
+        )
+        .one();
+      if ((base.head === null ? 0 : base.head + 1) !== input.receipt.n) throw new LedgerInvariantError("receipt chain moved under a decision");
+      let current = base.stage;
+      let capability = base.capability === null ? null : (JSON.parse(base.capability) as StoredCapability);
       for (const effect of input.effects) {
         switch (effect.type) {
           case "use":
@@ -219,14 +203,13 @@ export class LedgerStore {
           case "advance":
             // A new stage starts clean: its rows are keyed by stage; the rejection and the capability are not.
             current = effect.stage;
+            capability = null;
             sql.exec("UPDATE sequence SET stage = ?, rejection = NULL, capability = NULL WHERE id = 1", current);
             break;
           case "capability": {
             if (input.capabilityToken === null) throw new LedgerInvariantError("a capability effect without its signed token");
-            const row = sql.exec<{ capability: string | null }>("SELECT capability FROM sequence WHERE id = 1").one();
-            const previous = row.capability === null ? null : (JSON.parse(row.capability) as StoredCapability);
-            const stored: StoredCapability = { ...nextCapability(previous, effect), token: input.capabilityToken };
-            sql.exec("UPDATE sequence SET capability = ? WHERE id = 1", JSON.stringify(stored));
+            capability = { ...nextCapability(capability, effect), token: input.capabilityToken };
+            sql.exec("UPDATE sequence SET capability = ? WHERE id = 1", JSON.stringify(capability));
             break;
           }
           case "seal":
@@ -234,8 +217,6 @@ export class LedgerStore {
             break;
         }
       }
-      const head = this.head();
-      if ((head ? head.n + 1 : 0) !== input.receipt.n) throw new LedgerInvariantError("receipt chain moved under a decision");
       sql.exec(
         "INSERT INTO receipts (n, hash, jws, activity) VALUES (?, ?, ?, ?)",
         input.receipt.n,
@@ -255,6 +236,32 @@ export class LedgerStore {
     });
   }
 }
+
+type SnapshotRow = {
+  record: string;
+  workflow_definition: string;
+  capability: string | null;
+  status: "active" | "sealed";
+  seal_reason: "completed" | "revoked" | null;
+  stage: number;
+  rejection: string | null;
+  uses: string;
+  outcomes: string;
+  approvals: string;
+  evidence: string;
+  head_n: number | null;
+  head_hash: string | null;
+};
+
+/** The current stage's rows as JSON arrays (bodies are stored as JSON), in the order decide() reads them. */
+const SNAPSHOT = `SELECT s.record, s.workflow_definition, s.capability, s.status, s.seal_reason, s.stage, s.rejection,
+  (SELECT json_group_array(json_array(grant_index, used, total)) FROM uses WHERE stage = s.stage) AS uses,
+  (SELECT json_group_array(json(body) ORDER BY position) FROM outcomes WHERE stage = s.stage) AS outcomes,
+  (SELECT json_group_array(json(body) ORDER BY approver) FROM approvals WHERE stage = s.stage) AS approvals,
+  (SELECT json_group_array(json(body) ORDER BY position) FROM evidence WHERE stage = s.stage) AS evidence,
+  h.n AS head_n, h.hash AS head_hash
+FROM sequence s LEFT JOIN (SELECT n, hash FROM receipts ORDER BY n DESC LIMIT 1) h
+WHERE s.id = 1`;
 
 /**
  * An idempotency record's `status` when its `body` is the typed answer (JSON of a

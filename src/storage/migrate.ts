@@ -19,9 +19,16 @@ export function migrate(storage: DurableObjectStorage, migrations: readonly stri
   });
 }
 
-/** The applied version: 0 for a new object (no schema_migrations table yet). */
+/**
+ * The applied version: 0 for a new object (no schema_migrations table yet). One statement
+ * for an existing object, every wake's case (asking sqlite_master first was a second one);
+ * a new object's read fails for want of the table, which is what says it is new.
+ */
 function schemaVersion(sql: SqlStorage): number {
-  const table = sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").toArray();
-  if (table.length === 0) return 0;
-  return sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM schema_migrations").one().v ?? 0;
+  try {
+    return sql.exec<{ v: number | null }>("SELECT MAX(version) AS v FROM schema_migrations").one().v ?? 0;
+  } catch (error) {
+    if (error instanceof Error && /no such table/.test(error.message)) return 0;
+    throw error;
+  }
 }
