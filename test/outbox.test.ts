@@ -171,15 +171,18 @@ describe("the ledger's outbox: targets with their own cursors", () => {
     expect(retryDelayMs(1_000)).toBe(RETRY_MAX_DELAY_MS);
   });
 
-  it("the hot path wakes the outbox only for a receipt some target wants", async () => {
+  it("the hot path hands an allowed redeem to the analysts, and wakes the outbox only for a receipt another target wants", async () => {
     const config = await loadConfig(env);
     const quiet = { ...config, detectors: [], webhooks: [] };
     const redeem = { kind: "redeem", decision: "ALLOW", effects: [{ type: "use" }, { type: "spend" }], stage: "s", at: 0, minted: null };
-    expect(outboxWants(quiet, redeem, true)).toBe(false);
-    expect(outboxWants(config, redeem, true)).toBe(config.detectors.length > 0);
-    expect(outboxWants(quiet, { ...redeem, effects: [{ type: "seal", reason: "completed" }] }, true)).toBe(true);
-    expect(outboxWants(quiet, { ...redeem, kind: "evidence", decision: "ESCALATE", effects: [] }, false)).toBe(true);
+    expect(outboxWants(quiet, redeem, true)).toEqual({ analysts: false, others: false });
+    expect(config.detectors.length).toBeGreaterThan(0);
+    expect(outboxWants(config, redeem, true)).toEqual({ analysts: true, others: false });
+    expect(outboxWants(config, redeem, false)).toEqual({ analysts: false, others: false });
+    expect(outboxWants(quiet, { ...redeem, effects: [{ type: "seal", reason: "completed" }] }, true)).toEqual({ analysts: false, others: true });
+    expect(outboxWants(config, { ...redeem, effects: [{ type: "seal", reason: "completed" }] }, true)).toEqual({ analysts: true, others: true });
+    expect(outboxWants(quiet, { ...redeem, kind: "evidence", decision: "ESCALATE", effects: [] }, false)).toEqual({ analysts: false, others: true });
     const hooked = { ...quiet, webhooks: [{ id: "w", url: "https://x.example", events: ["signal" as const] }] };
-    expect(outboxWants(hooked, redeem, true)).toBe(false);
+    expect(outboxWants(hooked, redeem, true)).toEqual({ analysts: false, others: false });
   });
 });

@@ -68,6 +68,8 @@ export class ActivityAnalyst extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   readonly #index: ActivityIndex;
   #pruneScheduled = false;
+  /** Whether a transaction of this instance that recorded its party has committed (a statement per delivery otherwise). */
+  #remembered = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -90,6 +92,7 @@ export class ActivityAnalyst extends DurableObject<Env> {
       this.#remember(input.scope);
       return takeDelivery(this.#sql, this.#index, detectors, input.seq, delivered, { after: input.after, through: input.through });
     });
+    this.#remembered = true;
     await this.#emitPending(config, keyring, input.scope);
     if (signalEventsDue(this.#sql, config, Date.now())) await this.ctx.storage.setAlarm(Date.now());
     else if (!this.#pruneScheduled) {
@@ -234,8 +237,9 @@ export class ActivityAnalyst extends DurableObject<Env> {
     return result.value;
   }
 
-  /** The party this object watches, as first named by a caller (alarms carry no name). */
+  /** The party this object watches, as first named by a caller (alarms carry no name); written once per instance. */
   #remember(scope: string): void {
+    if (this.#remembered) return;
     this.#sql.exec("INSERT OR IGNORE INTO party (id, scope) VALUES (1, ?)", scope);
   }
 

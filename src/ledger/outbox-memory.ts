@@ -55,6 +55,10 @@ export class OutboxMemory implements OutboxSource {
   }
 
   record(target: Pick<DeliveryTarget, "name" | "redeliverable">, state: DeliveryState): void {
+    // Two runs can deliver to one target side by side (the analysts' hand-over beside a run,
+    // outbox-runner.ts): the one that got further wins, as the SQL's MAX(through) does.
+    const known = this.states().get(target.name);
+    if (known && known.through > state.through) return;
     this.states().set(target.name, state);
     // A failing target's retry state is written at once: the alarm that retries it may be a new instance's.
     if (target.redeliverable && state.attempts === 0) {

@@ -59,6 +59,29 @@ export class OutboxRunner {
     if (armed === null || armed > now + OUTBOX_STANDBY_MS) await this.#storage.setAlarm(now + OUTBOX_STANDBY_MS);
   }
 
+  /**
+   * Hands the receipts the analysts have not taken to them, now, and resolves once they took
+   * them or the delivery failed (never rejects; a failure's retry is the alarm's, at its
+   * backoff). For a receipt only the analysts want (an allowed redeem that changes nothing
+   * else), awaited before the gate answers, instead of a standby armed with it: see
+   * `analysisBeforeAnswer` in sequence-ledger.ts for why nothing is lost without one.
+   * The analysts ignore a range they already took, so a run beside this one costs a call.
+   */
+  async deliverToAnalysts(): Promise<void> {
+    try {
+      this.#known ??= await this.#targets();
+      const analysts = this.#known?.filter((t) => t.continuous) ?? [];
+      if (analysts.length === 0) return;
+      const next = await deliverOutbox(this.#memory, analysts, Date.now());
+      if (!next) return;
+      const armed = await this.#storage.getAlarm();
+      if (armed === null || armed > next.at) await this.#storage.setAlarm(next.at);
+    } catch (error) {
+      // The cursors did not move: the next commit's run, or the alarm if one is set, hands them over.
+      console.error("delivery to the analysts failed", error);
+    }
+  }
+
   /** Delivers now (or once more after the run in progress); resolves when that run ends. */
   run(): Promise<void> {
     if (this.#running) {

@@ -19,15 +19,17 @@ export function shadowFlips(claims: Pick<FilterClaims, "shadow">): boolean {
 }
 
 /**
- * Whether any target wants a receipt just committed, so the ledger sets its alarm
- * only then. Pure and cheap: an allowed redeem that neither seals nor escalates
- * costs what it did before (a detector check), and nothing else wakes the outbox.
+ * Who wants a receipt just committed: the analysts (an allowed redeem, when a detector is
+ * configured), and any other target (a seal, an escalation, a subscribed event, a shadow
+ * flip). Pure and cheap: the ledger hands the first to the analysts before it answers, and
+ * arms its standby and runs the outbox only for the second.
  */
-export function outboxWants(config: BatonConfig, claims: FilterClaims, activity: boolean): boolean {
-  if (activity && config.detectors.length > 0) return true;
-  if (indexes(claims) || shadowFlips(claims)) return true;
+export function outboxWants(config: BatonConfig, claims: FilterClaims, activity: boolean): { analysts: boolean; others: boolean } {
   const event = receiptEvent(claims);
-  return event !== null && config.webhooks.some((w) => w.events.includes(event));
+  return {
+    analysts: activity && config.detectors.length > 0,
+    others: indexes(claims) || shadowFlips(claims) || (event !== null && config.webhooks.some((w) => w.events.includes(event))),
+  };
 }
 
 export interface TargetBindings {

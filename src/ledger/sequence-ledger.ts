@@ -63,6 +63,18 @@ interface MutationOptions {
 export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol {
   readonly #store: LedgerStore;
   readonly #outbox: OutboxRunner;
+  /**
+   * An allowed redeem is answered once the analysts took it (or their delivery failed), and
+   * one that no other target wants (the gate's usual case) with no standby alarm armed for
+   * it. Why nothing is lost without one:
+   * the tool acts only on the answer, so a receipt whose hand-over a crash cut short was
+   * never acted on (the agent's retry is a replay, refused); its cursor did not move, so
+   * the sequence's next commit hands it over all the same. And the answer waiting for the
+   * analysts means the signals a later decision consults include this action: an agent
+   * cannot outrun its own analysis by acting fast. Keyed by the answer, so concurrent
+   * calls each wait for their own.
+   */
+  readonly #analysisBeforeAnswer = new WeakMap<LedgerAnswer, Promise<void>>();
   /** The sequence's record once this instance has read or written it (it never changes). */
   #record: SequenceRecord | null = null;
 
@@ -191,30 +203,39 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     return standingOf(this.env.SEQUENCES, await compiledWorkflow(stored.record.workflow, stored.workflowDefinition), state);
   }
 
-  #mutate({ caller, request, operation, idempotency, presented }: MutationOptions): Promise<LedgerAnswer> {
-    return runExclusive(this.ctx, this.env, async (config, keyring) => {
-      const snapshot = this.#store.snapshot();
-      if (!snapshot) return unknownSequence();
-      const { stored, head } = snapshot;
-      this.#record = stored.record;
-      const denied = operation && this.#refuse(stored, caller, operation);
-      if (denied) return denied;
-      const replayed = idempotency && replayedAnswer(this.#store, caller, idempotency);
-      if (replayed) return replayed;
-      const compiled = await compiledWorkflow(stored.record.workflow, stored.workflowDefinition);
-      const state = await withApprovalDigest(compiled, snapshot.state);
-      const now = Date.now();
-      const unfit = presented && exchangeProblem(compiled, state, presented);
-      if (unfit) return refused(new BatonError(unfit.code, unfit.message, { details: unfit.details }));
-      // The live capability is handed out again as is while the gate would still honour it
-      // (exp + skew, the gate's own rule): a read, not a decision, and no re-issue spent.
-      if (request.kind === "reissue" && state.status === "active" && stored.capability) {
-        const skew = compiled.definition.clock_skew_seconds;
-        if (stored.capability.exp + skew > now / 1000) return currentCapability(stored, stored.capability, state);
-      }
-      const consulted = await withLineage(this.env.SEQUENCES, state, await withSignals(this.env.ANALYSTS, compiled, state.record, request));
-      return this.#decideAndCommit({ config, keyring, compiled, stored, state, head, request: consulted, caller, idempotency, create: false, now });
-    });
+  async #mutate(options: MutationOptions): Promise<LedgerAnswer> {
+    const answer = await runExclusive(this.ctx, this.env, (config, keyring) => this.#decide(options, config, keyring));
+    // After the exclusive section, so the next call on this sequence need not wait for it.
+    const handover = this.#analysisBeforeAnswer.get(answer);
+    if (handover) {
+      this.#analysisBeforeAnswer.delete(answer);
+      await handover;
+    }
+    return answer;
+  }
+
+  async #decide({ caller, request, operation, idempotency, presented }: MutationOptions, config: BatonConfig, keyring: Keyring): Promise<LedgerAnswer> {
+    const snapshot = this.#store.snapshot();
+    if (!snapshot) return unknownSequence();
+    const { stored, head } = snapshot;
+    this.#record = stored.record;
+    const denied = operation && this.#refuse(stored, caller, operation);
+    if (denied) return denied;
+    const replayed = idempotency && replayedAnswer(this.#store, caller, idempotency);
+    if (replayed) return replayed;
+    const compiled = await compiledWorkflow(stored.record.workflow, stored.workflowDefinition);
+    const state = await withApprovalDigest(compiled, snapshot.state);
+    const now = Date.now();
+    const unfit = presented && exchangeProblem(compiled, state, presented);
+    if (unfit) return refused(new BatonError(unfit.code, unfit.message, { details: unfit.details }));
+    // The live capability is handed out again as is while the gate would still honour it
+    // (exp + skew, the gate's own rule): a read, not a decision, and no re-issue spent.
+    if (request.kind === "reissue" && state.status === "active" && stored.capability) {
+      const skew = compiled.definition.clock_skew_seconds;
+      if (stored.capability.exp + skew > now / 1000) return currentCapability(stored, stored.capability, state);
+  }
+    const consulted = await withLineage(this.env.SEQUENCES, state, await withSignals(this.env.ANALYSTS, compiled, state.record, request));
+    return this.#decideAndCommit({ config, keyring, compiled, stored, state, head, request: consulted, caller, idempotency, create: false, now });
   }
 
   async #decideAndCommit(run: {
@@ -268,10 +289,15 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     this.#record = state.record;
     // The outbox is the chain itself: a run right after this commit hands new receipts to the
     // targets that want them (outbox-targets.ts), with an alarm standing by (outbox-runner.ts).
-    if (outboxWants(config, claims, activity)) {
-      await this.#outbox.standBy(now);
-      // Not awaited: the answer does not wait for the targets (outbox-runner.ts).
-      this.#outbox.run().catch((error) => console.error("outbox run failed; the alarm retries", error));
+    const wanted = outboxWants(config, claims, activity);
+    // The standby is armed with the receipt for the other targets only (see #analysisBeforeAnswer).
+    if (wanted.others) await this.#outbox.standBy(now);
+    const handover = wanted.analysts ? this.#outbox.deliverToAnalysts() : null;
+    if (handover) this.#analysisBeforeAnswer.set(answer, handover);
+    if (wanted.others) {
+      // Not awaited: the answer does not wait for the other targets (outbox-runner.ts).
+      const run = handover ? handover.then(() => this.#outbox.run()) : this.#outbox.run();
+      run.catch((error) => console.error("outbox run failed; the alarm retries", error));
     }
     return answer;
   }
