@@ -68,6 +68,11 @@ export class ActivityAnalyst extends DurableObject<Env> {
   readonly #sql: SqlStorage;
   readonly #index: ActivityIndex;
   #pruneScheduled = false;
+  /**
+   * False once this instance knows `pending_findings` is empty (it is the only writer), so a
+   * delivery that found nothing asks no more of storage; true at first, for what a crash left.
+   */
+  #mayHavePending = true;
   /** Whether a transaction of this instance that recorded its party has committed (a statement per delivery otherwise). */
   #remembered = false;
 
@@ -88,11 +93,12 @@ export class ActivityAnalyst extends DurableObject<Env> {
       input.receipts.map(async (jws) => ({ claims: unverifiedReceiptClaims(jws), hash: await receiptHash(jws) })),
     );
     // From here to the commit nothing awaits, so no other delivery interleaves.
-    const { through } = this.ctx.storage.transactionSync(() => {
+    const { through, findings } = this.ctx.storage.transactionSync(() => {
       this.#remember(input.scope);
       return takeDelivery(this.#sql, this.#index, detectors, input.seq, delivered, { after: input.after, through: input.through });
     });
     this.#remembered = true;
+    if (findings.length > 0) this.#mayHavePending = true;
     await this.#emitPending(config, keyring, input.scope);
     if (signalEventsDue(this.#sql, config, Date.now())) await this.ctx.storage.setAlarm(Date.now());
     else if (!this.#pruneScheduled) {
@@ -178,7 +184,11 @@ export class ActivityAnalyst extends DurableObject<Env> {
    * each log entry links to the one before.
    */
   async #emitPending(config: BatonConfig, keyring: Keyring, scope: string): Promise<void> {
-    if (this.#sql.exec("SELECT 1 FROM pending_findings LIMIT 1").toArray().length === 0) return;
+    if (!this.#mayHavePending) return;
+    if (this.#sql.exec("SELECT 1 FROM pending_findings LIMIT 1").toArray().length === 0) {
+      this.#mayHavePending = false;
+      return;
+    }
     const scopeKind = kindOf(scope);
     const party = scope.slice(scopeKind.length + 1);
     await this.#serially(async () => {
@@ -220,6 +230,8 @@ export class ActivityAnalyst extends DurableObject<Env> {
         appendLog(this.#sql, logged);
         for (const { key } of pending) this.#sql.exec("DELETE FROM pending_findings WHERE key = ?", key);
       });
+      // Inside the exclusive section: a delivery that queues a finding after it sets this again.
+      this.#mayHavePending = false;
     });
   }
 
