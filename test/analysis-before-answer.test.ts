@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { KEY, PARAMS, api, claimsOf, redeem, reportOutcome } from "./helpers.js";
+import { KEY, PARAMS, api, claimsOf, redeem, reportOutcome, until } from "./helpers.js";
 
 // An allowed redeem is answered once the actor's analyst took it (sequence-ledger.ts,
 // #analysisBeforeAnswer): no standby alarm for it, and no way for an agent to act faster
@@ -14,14 +14,6 @@ async function analysedThrough(actor: string, seq: string) {
   );
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function startFlow(actor: string) {
   const started = await api("POST", "/v1/sequences", {

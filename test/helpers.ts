@@ -254,3 +254,13 @@ export async function jwksLookup() {
 export function reportOutcome(key: string, receipt: string, outcome: "succeeded" | "failed" | "unknown", detail?: string) {
   return api("POST", "/v1/outcomes", { key, body: { receipt, outcome, ...(detail ? { detail } : {}) } });
 }
+
+/** Polls `probe` until it answers something other than undefined (tries × every ms), or fails naming `what`. */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, every = 50, tries = 100): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const found = await probe();
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

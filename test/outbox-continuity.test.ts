@@ -1,7 +1,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { SEQUENCE_INDEX_NAME } from "../src/ledger/sequence-index-rules.js";
-import { KEY, PARAMS, api, redeem, reportOutcome } from "./helpers.js";
+import { KEY, PARAMS, api, redeem, reportOutcome, until } from "./helpers.js";
 
 // The analysts check that each delivered range starts where their last one ended. A start
 // receipt is delivered to the sequence index alone (its run comes before any redeem); the
@@ -26,14 +26,6 @@ async function analysed(actor: string, seq: string) {
   return runInDurableObject(stub, async (_i, state) => state.storage.sql.exec<{ through: number }>("SELECT through FROM cursors WHERE seq = ?", seq).toArray()[0]?.through);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe("the outbox keeps a continuous receiver's ranges contiguous", () => {
   it("a start delivered to the index alone, then the flow: the analyst takes every redeem and raises its signal", async () => {

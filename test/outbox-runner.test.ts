@@ -2,7 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import { OUTBOX_STANDBY_MS } from "../src/ledger/outbox-runner.js";
 import { SEQUENCE_INDEX_NAME } from "../src/ledger/sequence-index-rules.js";
-import { KEY, PARAMS, api } from "./helpers.js";
+import { KEY, PARAMS, api, until } from "./helpers.js";
 
 // The outbox runs right after each commit; the alarm is only its standby (outbox-runner.ts).
 const ledger = (seq: string) => env.SEQUENCES.get(env.SEQUENCES.idFromString(seq));
@@ -14,14 +14,6 @@ async function indexRow(seq: string) {
   );
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 100; i++) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Ends the ledger's instance (ctx.abort): its next event meets a new one, which knows only what SQL holds. */
 async function restart(seq: string) {

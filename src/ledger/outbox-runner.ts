@@ -60,11 +60,31 @@ export class OutboxRunner {
   }
 
   /**
+   * After a commit, in its synchronous section: arms the standby and starts a run (not awaited)
+   * when a target other than the analysts wants the receipt, and answers the analysts'
+   * hand-over, which the gate's answer waits for. An allowed redeem is answered once the
+   * analysts took it, and one no other target wants (the gate's usual case) arms no standby.
+   * Why nothing is lost without one: the tool acts only on the answer, so a receipt whose
+   * hand-over a crash cut short was never acted on (the agent's retry is a replay, refused);
+   * its cursor did not move, so the sequence's next commit hands it over all the same. And
+   * the signals a later decision consults include every action answered before it: an agent
+   * cannot outrun its own analysis.
+   */
+  async afterCommit(wanted: { analysts: boolean; others: boolean }, now: number): Promise<Promise<void> | null> {
+    if (wanted.others) await this.standBy(now);
+    const handover = wanted.analysts ? this.deliverToAnalysts() : null;
+    if (wanted.others) {
+      const run = handover ? handover.then(() => this.run()) : this.run();
+      run.catch((error) => console.error("outbox run failed; the alarm retries", error));
+    }
+    return handover;
+  }
+
+  /**
    * Hands the receipts the analysts have not taken to them, now, and resolves once they took
    * them or the delivery failed (never rejects; a failure's retry is the alarm's, at its
    * backoff). For a receipt only the analysts want (an allowed redeem that changes nothing
-   * else), awaited before the gate answers, instead of a standby armed with it: see
-   * `analysisBeforeAnswer` in sequence-ledger.ts for why nothing is lost without one.
+   * else), awaited before the gate answers, instead of a standby armed with it (afterCommit).
    * The analysts ignore a range they already took, so a run beside this one costs a call.
    */
   async deliverToAnalysts(): Promise<void> {

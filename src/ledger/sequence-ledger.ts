@@ -63,20 +63,9 @@ interface MutationOptions {
 export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol {
   readonly #store: LedgerStore;
   readonly #outbox: OutboxRunner;
-  /**
-   * An allowed redeem is answered once the analysts took it (or their delivery failed), and
-   * one that no other target wants (the gate's usual case) with no standby alarm armed for
-   * it. Why nothing is lost without one:
-   * the tool acts only on the answer, so a receipt whose hand-over a crash cut short was
-   * never acted on (the agent's retry is a replay, refused); its cursor did not move, so
-   * the sequence's next commit hands it over all the same. And the answer waiting for the
-   * analysts means the signals a later decision consults include this action: an agent
-   * cannot outrun its own analysis by acting fast. Keyed by the answer, so concurrent
-   * calls each wait for their own.
-   */
+  /** The analysts' hand-over an answer waits for, keyed by the answer (OutboxRunner.afterCommit). */
   readonly #analysisBeforeAnswer = new WeakMap<LedgerAnswer, Promise<void>>();
-  /** The sequence's record once this instance has read or written it (it never changes). */
-  #record: SequenceRecord | null = null;
+  #record: SequenceRecord | null = null; // once read or written: it never changes
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -205,12 +194,8 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
 
   async #mutate(options: MutationOptions): Promise<LedgerAnswer> {
     const answer = await runExclusive(this.ctx, this.env, (config, keyring) => this.#decide(options, config, keyring));
-    // After the exclusive section, so the next call on this sequence need not wait for it.
-    const handover = this.#analysisBeforeAnswer.get(answer);
-    if (handover) {
-      this.#analysisBeforeAnswer.delete(answer);
-      await handover;
-    }
+    // Awaited after the exclusive section, so the next call on this sequence need not wait for it.
+    await this.#analysisBeforeAnswer.get(answer);
     return answer;
   }
 
@@ -244,8 +229,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     compiled: CompiledWorkflow;
     stored: StoredSequence;
     state: LedgerState;
-    /** The chain's last receipt as the snapshot read it (the commit checks it has not moved). */
-    head: Head | null;
+    head: Head | null; // the chain's last receipt as the snapshot read it (the commit checks it has not moved)
     request: LedgerRequest;
     caller: Caller;
     idempotency: Idempotency | undefined;
@@ -287,18 +271,8 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     });
     this.#outbox.committed({ n: claims.n, jws: receipt, activity: activity ? 1 : 0 });
     this.#record = state.record;
-    // The outbox is the chain itself: a run right after this commit hands new receipts to the
-    // targets that want them (outbox-targets.ts), with an alarm standing by (outbox-runner.ts).
-    const wanted = outboxWants(config, claims, activity);
-    // The standby is armed with the receipt for the other targets only (see #analysisBeforeAnswer).
-    if (wanted.others) await this.#outbox.standBy(now);
-    const handover = wanted.analysts ? this.#outbox.deliverToAnalysts() : null;
+    const handover = await this.#outbox.afterCommit(outboxWants(config, claims, activity), now);
     if (handover) this.#analysisBeforeAnswer.set(answer, handover);
-    if (wanted.others) {
-      // Not awaited: the answer does not wait for the other targets (outbox-runner.ts).
-      const run = handover ? handover.then(() => this.#outbox.run()) : this.#outbox.run();
-      run.catch((error) => console.error("outbox run failed; the alarm retries", error));
-    }
     return answer;
   }
 
