@@ -55,8 +55,13 @@ export class OutboxRunner {
 
   /** In the commit's synchronous section, so the standby is written with the receipt. */
   async standBy(now: number): Promise<void> {
+    await this.#armBy(now + OUTBOX_STANDBY_MS);
+  }
+
+  /** Sets the alarm to `at` unless one is already set no later. */
+  async #armBy(at: number): Promise<void> {
     const armed = await this.#storage.getAlarm();
-    if (armed === null || armed > now + OUTBOX_STANDBY_MS) await this.#storage.setAlarm(now + OUTBOX_STANDBY_MS);
+    if (armed === null || armed > at) await this.#storage.setAlarm(at);
   }
 
   /**
@@ -94,8 +99,7 @@ export class OutboxRunner {
       if (analysts.length === 0) return;
       const next = await deliverOutbox(this.#memory, analysts, Date.now());
       if (!next) return;
-      const armed = await this.#storage.getAlarm();
-      if (armed === null || armed > next.at) await this.#storage.setAlarm(next.at);
+      await this.#armBy(next.at);
     } catch (error) {
       // The cursors did not move: the next commit's run, or the alarm if one is set, hands them over.
       console.error("delivery to the analysts failed", error);
@@ -132,8 +136,7 @@ export class OutboxRunner {
         await this.#storage.deleteAlarm();
         continue;
       }
-      const armed = await this.#storage.getAlarm();
-      if (armed === null || armed > next.at) await this.#storage.setAlarm(next.at);
+      await this.#armBy(next.at);
     } while (this.#again);
   }
 }

@@ -203,7 +203,6 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     const snapshot = this.#store.snapshot();
     if (!snapshot) return unknownSequence();
     const { stored, head } = snapshot;
-    this.#record = stored.record;
     const denied = operation && this.#refuse(stored, caller, operation);
     if (denied) return denied;
     const replayed = idempotency && replayedAnswer(this.#store, caller, idempotency);
@@ -218,7 +217,7 @@ export class SequenceLedger extends DurableObject<Env> implements LedgerProtocol
     if (request.kind === "reissue" && state.status === "active" && stored.capability) {
       const skew = compiled.definition.clock_skew_seconds;
       if (stored.capability.exp + skew > now / 1000) return currentCapability(stored, stored.capability, state);
-  }
+    }
     const consulted = await withLineage(this.env.SEQUENCES, state, await withSignals(this.env.ANALYSTS, compiled, state.record, request));
     return this.#decideAndCommit({ config, keyring, compiled, stored, state, head, request: consulted, caller, idempotency, create: false, now });
   }

@@ -68,6 +68,8 @@ export class LedgerStore {
    * sequence's object (usually opened cold for each decision) every statement is dear, and
    * under `wrangler dev` each is also a span its trace collector stores; this used to be
    * seven (the record, the stage row, uses, outcomes, approvals, evidence, the head).
+   * `nonceUsed` queries the UNIQUE index directly; `approvalDigest` is left null: the ledger
+   * derives it (hashing is async).
    */
   snapshot(): { stored: StoredSequence; state: LedgerState; head: Head | null } | null {
     const row = this.#sql.exec<SnapshotRow>(SNAPSHOT).toArray()[0];
