@@ -1,4 +1,4 @@
-import { type CelInput, celEnv, isCelError, parse, plan } from "@bufbuild/cel";
+import { type CelInput, celEnv, celList, celMap, isCelError, parse, plan } from "@bufbuild/cel";
 
 /** Result of one condition: `true` allows; anything else (false, error, non-boolean) denies. */
 export type ConditionResult = { ok: true } | { ok: false; reason: "false" | "error"; message: string };
@@ -65,7 +65,7 @@ export function compileNumber(source: string): CompiledNumber {
 function runProgram(program: ReturnType<typeof plan>, bindings: Parameters<CompiledNumber["evaluate"]>[0]): { ok: true; value: unknown } | { ok: false; message: string } {
   let value: unknown;
   try {
-    value = program(toCel(bindings) as Record<string, CelInput>);
+    value = program(toCel(bindings));
   } catch (error) {
     return { ok: false, message: `CEL evaluation threw: ${(error as Error).message}` };
   }
@@ -85,16 +85,25 @@ function planned(source: string): ReturnType<typeof plan> {
 }
 
 /**
- * JSON numbers that are integers become CEL `int` (bigint), so `args.n + 1` and
- * `args.amount <= 500` mean what a policy author expects; other numbers stay `double`.
+ * The bindings as CEL values: JSON numbers that are integers become CEL `int` (bigint), so
+ * `args.n + 1` and `args.amount <= 500` mean what a policy author expects; other numbers stay
+ * `double`. Objects and arrays become CEL maps and lists here, once, as @bufbuild/cel would make
+ * of them (a Map of the entries, the list itself): given a plain object it rebuilds that Map and
+ * runs its input type checks again at every member access, most of an evaluation's time.
  */
-function toCel(value: unknown): unknown {
+function toCel(bindings: Record<string, unknown>): Record<string, CelInput> {
+  const out: Record<string, CelInput> = {};
+  for (const [name, value] of Object.entries(bindings)) out[name] = celValue(value);
+  return out;
+}
+
+function celValue(value: unknown): CelInput {
   if (typeof value === "number") return Number.isSafeInteger(value) ? BigInt(value) : value;
-  if (Array.isArray(value)) return value.map(toCel);
+  if (Array.isArray(value)) return celList(value.map(celValue));
   if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [key, inner] of Object.entries(value)) out[key] = toCel(inner);
-    return out;
+    const entries = new Map<string, CelInput>();
+    for (const [key, inner] of Object.entries(value)) entries.set(key, celValue(inner));
+    return celMap(entries);
   }
-  return value;
+  return value as CelInput;
 }

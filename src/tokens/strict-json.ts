@@ -26,24 +26,29 @@ export function hasDuplicateMembers(text: string): boolean {
     } else if (c === COMMA) {
       expectKey = stack.at(-1) instanceof Set;
     } else if (c === QUOTE) {
-      let j = i + 1;
-      let escaped = false;
-      for (let d = text.charCodeAt(j); j < text.length && d !== QUOTE; d = text.charCodeAt(j)) {
-        if (d === BACKSLASH) {
-          escaped = true;
-          j += 2;
-        } else j++;
-      }
+      // The string ends at the next quote that no backslash escapes; indexOf finds the
+      // candidates far faster than a loop over every character of a long value.
+      let close = text.indexOf('"', i + 1);
+      while (close !== -1 && isEscaped(text, close)) close = text.indexOf('"', close + 1);
+      if (close === -1) close = text.length;
       if (expectKey) {
         // Only a name with an escape needs decoding; most are their own text.
-        const name = escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j);
+        const raw = text.slice(i + 1, close);
+        const name = raw.includes("\\") ? (JSON.parse(text.slice(i, close + 1)) as string) : raw;
         const seen = stack.at(-1);
         if (seen?.has(name)) return true;
         seen?.add(name);
         expectKey = false;
       }
-      i = j;
+      i = close;
     }
   }
   return false;
+}
+
+/** Whether the character at `at` follows an odd run of backslashes (it is escaped). */
+function isEscaped(text: string, at: number): boolean {
+  let run = 0;
+  while (text.charCodeAt(at - 1 - run) === BACKSLASH) run++;
+  return run % 2 === 1;
 }
