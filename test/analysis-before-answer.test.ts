@@ -14,7 +14,6 @@ async function analysedThrough(actor: string, seq: string) {
   );
 }
 
-
 async function startFlow(actor: string) {
   const started = await api("POST", "/v1/sequences", {
     key: KEY.orchestrator,

@@ -6,7 +6,7 @@ import { compileWorkflow } from "../src/policy/compile.js";
 import { verifyJws } from "../src/tokens/jws.js";
 import { TYP } from "../src/tokens/kinds.js";
 import { receiptHash } from "../src/tokens/receipt.js";
-import { KEY, PARAMS, api, claimsOf, jwksLookup, receipts, redeem, reportOutcome } from "./helpers.js";
+import { KEY, PARAMS, api, claimsOf, jwksLookup, receipts, redeem, reportOutcome, until } from "./helpers.js";
 
 type Flow = "report-publication" | "report-publication-unguarded";
 
@@ -41,13 +41,11 @@ async function signalsOf(actor: string) {
 }
 
 /** Delivery to the analysis plane is asynchronous (the outbox runs after each commit, outside its answer): wait for it. */
-async function waitForSignal(actor: string, detector: string) {
-  for (let i = 0; i < 100; i++) {
+function waitForSignal(actor: string, detector: string) {
+  return until(`a ${detector} signal for ${actor}`, async () => {
     const found = (await signalsOf(actor)).signals.filter((s) => s.detector === detector);
-    if (found.length > 0) return found;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no ${detector} signal for ${actor}`);
+    return found.length > 0 ? found : undefined;
+  }, 100);
 }
 
 describe("the analysis plane", () => {

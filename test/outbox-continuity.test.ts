@@ -26,7 +26,6 @@ async function analysed(actor: string, seq: string) {
   return runInDurableObject(stub, async (_i, state) => state.storage.sql.exec<{ through: number }>("SELECT through FROM cursors WHERE seq = ?", seq).toArray()[0]?.through);
 }
 
-
 describe("the outbox keeps a continuous receiver's ranges contiguous", () => {
   it("a start delivered to the index alone, then the flow: the analyst takes every redeem and raises its signal", async () => {
     const actor = `continuity-agent-${crypto.randomUUID().slice(0, 8)}`;

@@ -2,9 +2,11 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import { OUTBOX_STANDBY_MS } from "../src/ledger/outbox-runner.js";
 import { SEQUENCE_INDEX_NAME } from "../src/ledger/sequence-index-rules.js";
-import { KEY, PARAMS, api, until } from "./helpers.js";
+import { KEY, PARAMS, api, until as untilEvery } from "./helpers.js";
 
 // The outbox runs right after each commit; the alarm is only its standby (outbox-runner.ts).
+// A run follows its commit within milliseconds: probes poll every 20 ms, for 2 s at most.
+const until = <T>(what: string, probe: () => Promise<T | undefined>) => untilEvery(what, probe, 20);
 const ledger = (seq: string) => env.SEQUENCES.get(env.SEQUENCES.idFromString(seq));
 const index = () => env.SEQUENCE_INDEX.get(env.SEQUENCE_INDEX.idFromName(SEQUENCE_INDEX_NAME));
 
@@ -13,7 +15,6 @@ async function indexRow(seq: string) {
     state.storage.sql.exec<{ stage: string; through: number }>("SELECT stage, through FROM sequences WHERE seq = ?", seq).toArray()[0],
   );
 }
-
 
 /** Ends the ledger's instance (ctx.abort): its next event meets a new one, which knows only what SQL holds. */
 async function restart(seq: string) {

@@ -53,11 +53,6 @@ export class OutboxRunner {
     this.#memory.committed(row);
   }
 
-  /** In the commit's synchronous section, so the standby is written with the receipt. */
-  async standBy(now: number): Promise<void> {
-    await this.#armBy(now + OUTBOX_STANDBY_MS);
-  }
-
   /** Sets the alarm to `at` unless one is already set no later. */
   async #armBy(at: number): Promise<void> {
     const armed = await this.#storage.getAlarm();
@@ -76,7 +71,8 @@ export class OutboxRunner {
    * cannot outrun its own analysis.
    */
   async afterCommit(wanted: { analysts: boolean; others: boolean }, now: number): Promise<Promise<void> | null> {
-    if (wanted.others) await this.standBy(now);
+    // In the commit's synchronous section, so the standby is written with the receipt.
+    if (wanted.others) await this.#armBy(now + OUTBOX_STANDBY_MS);
     const handover = wanted.analysts ? this.deliverToAnalysts() : null;
     if (wanted.others) {
       const run = handover ? handover.then(() => this.run()) : this.run();
