@@ -163,4 +163,25 @@ describe("delivery to the analysis plane", () => {
     // A gap waits for the missing receipt: n=3 without n=2 is not taken.
     expect(await analyst.ingest({ scope, seq: a, receipts: [receipt(a, 3, t + 2_000, "read", [])] })).toEqual({ through: 1 });
   });
+
+  it("deliveries that arrive together (one group commit) are each taken and judged as if they came one by one", async () => {
+    const { env } = await import("cloudflare:workers");
+    const scope = `actor:${newActor()}`;
+    const analyst = env.ANALYSTS.get(env.ANALYSTS.idFromName(scope));
+    const t = Date.now() - 60_000;
+    const seqs = ["c", "d", "e", "f"].map((ch) => ch.repeat(64));
+    const [c, d, e, f] = seqs as [string, string, string, string];
+    // Four sequences at once: a restricted read, the public write after it, an unrelated action,
+    // and a delivery with a gap (n=2 without n=1), which must wait whatever arrives beside it.
+    const answers = await Promise.all([
+      analyst.ingest({ scope, seq: c, receipts: [receipt(c, 0, t, "", []), receipt(c, 1, t + 1_000, "read", ["restricted"], "read")] }),
+      analyst.ingest({ scope, seq: d, receipts: [receipt(d, 0, t + 5_000, "", []), receipt(d, 1, t + 6_000, "publish", ["public"], "write")] }),
+      analyst.ingest({ scope, seq: e, receipts: [receipt(e, 0, t + 2_000, "", []), receipt(e, 1, t + 3_000, "lookup", [])] }),
+      analyst.ingest({ scope, seq: f, receipts: [receipt(f, 0, t + 2_000, "", []), receipt(f, 2, t + 4_000, "lookup", [])] }),
+    ]);
+    expect(answers).toEqual([{ through: 1 }, { through: 1 }, { through: 1 }, { through: 0 }]);
+    const flows = (await analyst.list({ scope })).filter((s) => s.detector === "flow.restricted-to-public");
+    expect(flows).toHaveLength(1);
+    expect(await analyst.stored()).toMatchObject({ activity: 3, sequences: 3, pending: 0 });
+  });
 });
