@@ -25,8 +25,7 @@ export async function authenticateKey(key: string, clients: readonly Client[]): 
   if (!/^[\x21-\x7e]{1,512}$/.test(key)) return null;
   const presented = new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(key)));
   let found: Client | null = null;
-  for (const client of clients) {
-    const stored = hexToBytes(client.key_sha256);
+  for (const [client, stored] of storedDigests(clients)) {
     if (crypto.subtle.timingSafeEqual(presented, stored) && !found) found = client;
   }
   return found && { id: found.id, role: found.role };
@@ -50,6 +49,18 @@ export function requireCaller(...roles: string[]) {
 
 function roleMatches(pattern: string, role: string): boolean {
   return pattern === "tool:*" ? role.startsWith("tool:") : pattern === role;
+}
+
+/** The clients' digests as bytes, decoded once per configuration (it is loaded once per isolate), not per request. */
+const digestsByClients = new WeakMap<readonly Client[], [Client, Uint8Array][]>();
+
+function storedDigests(clients: readonly Client[]): [Client, Uint8Array][] {
+  let digests = digestsByClients.get(clients);
+  if (!digests) {
+    digests = clients.map((client) => [client, hexToBytes(client.key_sha256)]);
+    digestsByClients.set(clients, digests);
+  }
+  return digests;
 }
 
 function hexToBytes(hex: string): Uint8Array {

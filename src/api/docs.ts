@@ -1,5 +1,4 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { BatonError } from "../errors.js";
 import type { AppEnv } from "./context.js";
 
 import swaggerBundle from "../../node_modules/swagger-ui-dist/swagger-ui-bundle.js";
