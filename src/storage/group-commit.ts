@@ -1,3 +1,10 @@
+/** A caller waiting for the commit that holds its item. */
+interface Waiting<Item, Result> {
+  item: Item;
+  resolve: (result: Result) => void;
+  reject: (failure: unknown) => void;
+}
+
 /**
  * Group commit: the calls that arrive while one waits for its commit are committed with it, in
  * one go (one transaction: one WAL commit, one sync) instead of one each. Under load an object's
@@ -7,12 +14,6 @@
  * caller still gets its own result, and only after the commit that holds its item. A batch
  * that fails is tried again item by item, so one failing item fails only its own caller.
  */
-interface Waiting<Item, Result> {
-  item: Item;
-  resolve: (result: Result) => void;
-  reject: (failure: unknown) => void;
-}
-
 export class GroupCommit<Item, Result> {
   readonly #commit: (batch: readonly Item[]) => Result[];
   #waiting: Waiting<Item, Result>[] = [];
