@@ -10,7 +10,7 @@ interface Waiting<Item, Result> {
  * one go (one transaction: one WAL commit, one sync) instead of one each. Under load an object's
  * callers queue behind one another anyway (every ledger hands its allowed redeems to the same
  * actor's analyst), and most pages a delivery writes (the index's, the cursors') are the same
- * pages the next one writes, so a batch costs storage about what one delivery does. Each
+ * pages the next one writes, so a batch writes little more than one delivery would. Each
  * caller still gets its own result, and only after the commit that holds its item. A batch
  * that fails is tried again item by item, so one failing item fails only its own caller.
  */
