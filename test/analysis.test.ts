@@ -164,7 +164,7 @@ describe("delivery to the analysis plane", () => {
     expect(await analyst.ingest({ scope, seq: a, receipts: [receipt(a, 3, t + 2_000, "read", [])] })).toEqual({ through: 1 });
   });
 
-  it("deliveries that arrive together (one group commit) are each taken and judged as if they came one by one", async () => {
+  it("deliveries of several sequences that arrive together are each taken and judged as if they came one by one", async () => {
     const { env } = await import("cloudflare:workers");
     const scope = `actor:${newActor()}`;
     const analyst = env.ANALYSTS.get(env.ANALYSTS.idFromName(scope));

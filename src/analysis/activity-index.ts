@@ -144,11 +144,6 @@ export class ActivityIndex {
     ).rowsWritten > 0;
   }
 
-  /** Drops what this instance remembers of storage (after a rolled-back transaction): read again when next needed. */
-  forgetLatest(): void {
-    this.#latest = undefined;
-  }
-
   #latestRecorded(): Position | null {
     this.#latest ??= this.#sql.exec<Position>("SELECT at, seq, n FROM activity ORDER BY at DESC, seq DESC, n DESC LIMIT 1").toArray()[0] ?? null;
     return this.#latest;

@@ -11,8 +11,7 @@ import { migrate } from "../storage/migrate.js";
 import type { Detector } from "../config/detector-schema.js";
 import { ActivityIndex } from "./activity-index.js";
 import { ANALYST_MIGRATIONS } from "./analyst-migrations.js";
-import { GroupCommit } from "../storage/group-commit.js";
-import { type DeliveredReceipt, takeDelivery } from "./intake.js";
+import { takeDelivery } from "./intake.js";
 import { deliverSignalEvents, queueSignalEvents, signalEventsDue } from "./signal-notify.js";
 import { type LogEntry, appendLog, logHead, readLog, signLogEntry } from "./signal-log.js";
 import {
@@ -28,15 +27,6 @@ import {
 
 /** How often an analyst prunes what its detectors no longer need, and expired signals. */
 const PRUNE_EVERY_MS = 60_000;
-
-/** One sequence's delivery, hashed, as the group commit takes it. */
-interface Delivery {
-  scope: string;
-  detectors: Detector[];
-  seq: string;
-  delivered: DeliveredReceipt[];
-  range: { after?: number | undefined; through?: number | undefined };
-}
 
 const Scope = z.string().regex(/^(actor|subject):.{1,256}$/);
 /**
@@ -86,24 +76,6 @@ export class ActivityAnalyst extends DurableObject<Env> {
   /** Whether a transaction of this instance that recorded its party has committed (a statement per delivery otherwise). */
   #remembered = false;
 
-  /** Deliveries that arrive together are taken in one transaction (storage/group-commit.ts). */
-  readonly #groupCommit = new GroupCommit<Delivery, ReturnType<typeof takeDelivery>>((batch) => {
-    let taken: ReturnType<typeof takeDelivery>[];
-    try {
-      taken = this.ctx.storage.transactionSync(() =>
-        batch.map((d) => {
-          this.#remember(d.scope);
-          return takeDelivery(this.#sql, this.#index, d.detectors, d.seq, d.delivered, d.range);
-        }),
-      );
-    } catch (failure) {
-      this.#index.forgetLatest(); // it may name an action the rollback undid
-      throw failure;
-    }
-    this.#remembered = true;
-    return taken;
-  });
-
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#sql = ctx.storage.sql;
@@ -120,7 +92,12 @@ export class ActivityAnalyst extends DurableObject<Env> {
     const delivered = await Promise.all(
       input.receipts.map(async (jws) => ({ claims: unverifiedReceiptClaims(jws), hash: await receiptHash(jws) })),
     );
-    const { through, findings } = await this.#groupCommit.take({ scope: input.scope, detectors, seq: input.seq, delivered, range: { after: input.after, through: input.through } });
+    // From here to the commit nothing awaits, so no other delivery interleaves.
+    const { through, findings } = this.ctx.storage.transactionSync(() => {
+      this.#remember(input.scope);
+      return takeDelivery(this.#sql, this.#index, detectors, input.seq, delivered, { after: input.after, through: input.through });
+    });
+    this.#remembered = true;
     if (findings.length > 0) this.#mayHavePending = true;
     await this.#emitPending(config, keyring, input.scope);
     if (signalEventsDue(this.#sql, config, Date.now())) await this.ctx.storage.setAlarm(Date.now());
