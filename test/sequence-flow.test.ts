@@ -90,7 +90,8 @@ describe("example workflows run from start to seal", () => {
   });
 
   it("a workflow that completes on an attestation seals when the final gate is met", async () => {
-    const { seq, capability } = await start("short-lived");
+    // Not short-lived.json: its one-second capabilities expired under a loaded CI run (401).
+    const { seq, capability } = await start("ticket-attested");
     expect((await redeem(KEY.deployer, capability, "ticket.work")).status).toBe(200);
     const done = await submitEvidence(seq, await attest({ seq, stage: "work", type: "work_done" }));
     expect(done.body.stage).toBe("close");
