@@ -75,7 +75,6 @@ export const PARAMS = {
   "data-migration": { table: "orders", backup: "orders-2026-11-22" },
   "code-review": { repo: "acme/shop", pr: 42, commit: "0123456789abcdef0123456789abcdef01234567" },
   "short-lived": { ticket: "T-1" },
-  "ticket-attested": { ticket: "T-1" },
   "two-keys": { limit: 100 },
   reimbursement: { report: "R-2026-117", employee: "alice", total: 500, currency: "EUR" },
   "incident-response": { incident: "INC-42", service: "checkout" },

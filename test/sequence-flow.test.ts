@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { KEY, PARAMS, api, attest, claimsOf, describe_, receipts, redeem, reportOutcome, start, submitEvidence } from "./helpers.js";
 
 describe("example workflows run from start to seal", () => {
@@ -90,17 +90,23 @@ describe("example workflows run from start to seal", () => {
   });
 
   it("a workflow that completes on an attestation seals when the final gate is met", async () => {
-    // Not short-lived.json: its one-second capabilities expired under a loaded CI run (401).
-    const { seq, capability } = await start("ticket-attested");
-    expect((await redeem(KEY.deployer, capability, "ticket.work")).status).toBe(200);
-    const done = await submitEvidence(seq, await attest({ seq, stage: "work", type: "work_done" }));
-    expect(done.body.stage).toBe("close");
-    expect((await redeem(KEY.deployer, done.body.capability, "ticket.close")).status).toBe(200);
-    const closed = await submitEvidence(seq, await attest({ seq, stage: "close", type: "ticket_closed", facts: { ticket: "T-1" } }));
-    expect(closed.status).toBe(200);
-    expect(closed.body.sealed).toBe(true);
-    expect(closed.body.capability).toBeUndefined();
-    expect((await describe_(seq)).body.status).toBe("sealed");
+    // short-lived.json's capabilities live one second with no skew: in real time a loaded CI
+    // run let one expire mid-test (401). The Worker and its objects share the test's frozen Date.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const { seq, capability } = await start("short-lived");
+      expect((await redeem(KEY.deployer, capability, "ticket.work")).status).toBe(200);
+      const done = await submitEvidence(seq, await attest({ seq, stage: "work", type: "work_done" }));
+      expect(done.body.stage).toBe("close");
+      expect((await redeem(KEY.deployer, done.body.capability, "ticket.close")).status).toBe(200);
+      const closed = await submitEvidence(seq, await attest({ seq, stage: "close", type: "ticket_closed", facts: { ticket: "T-1" } }));
+      expect(closed.status).toBe(200);
+      expect(closed.body.sealed).toBe(true);
+      expect(closed.body.capability).toBeUndefined();
+      expect((await describe_(seq)).body.status).toBe("sealed");
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("the capability names the receipt that minted it and the evidence that opened its stage", async () => {
